@@ -1,0 +1,38 @@
+# faasd: `make run` serves the example stack, `make test` runs every test.
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Packages with concurrency run under the race detector.
+UNIT := ./config/... ./supervisor/... ./proxy/... ./scaler/... ./watchdog/... ./cmd/...
+
+.PHONY: build examples run test lint unit e2e bench clean
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/faasd ./cmd/faasd
+
+examples:
+	$(GO) build -o bin/hello-go ./examples/hello-go
+
+run: build examples
+	./bin/faasd serve -f faasd.toml
+
+test: lint unit e2e
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 $(UNIT)
+
+# The e2e tests build the daemon with the race detector and drive it as a user would.
+e2e:
+	FAASD_E2E_RACE=1 $(GO) test -count=1 -timeout 20m ./e2e/...
+
+bench: build examples
+	./bench/proxy.sh
+
+clean:
+	rm -rf bin .faasd

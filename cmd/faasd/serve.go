@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"faasd/config"
+	"faasd/proxy"
+	"faasd/supervisor"
+)
+
+// Bounds on a graceful stop: in-flight requests get httpDrain to finish, then replicas
+// are stopped (each drains, gets SIGTERM, then SIGKILL after its grace) within stopLimit.
+const (
+	httpDrain = 30 * time.Second
+	stopLimit = 60 * time.Second
+)
+
+type serveCmd struct {
+	configPath string
+	logLevel   string
+}
+
+func (c *serveCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.configPath, "f", "faasd.toml", "the configuration file")
+	fs.StringVar(&c.configPath, "config", "faasd.toml", "the configuration file (same as -f)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level: %w", errUsage, err)
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := config.Load(c.configPath)
+	if err != nil {
+		return err
+	}
+	// Signals are handled here and nowhere else: the first SIGTERM or SIGINT stops
+	// gracefully, a second forces; SIGHUP reloads.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o700); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	sup, err := supervisor.New(supervisor.Options{StateDir: cfg.Gateway.StateDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	px := proxy.New(proxy.Options{
+		Backends:     sup,
+		Logger:       log,
+		MaxBodyBytes: cfg.Gateway.MaxBodyBytes,
+		HoldTimeout:  cfg.Gateway.ScaleFromZeroTimeout,
+		MaxHeld:      cfg.Gateway.MaxHeldRequests,
+		Version:      version,
+	})
+	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+	if err != nil {
+		sup.Stop(context.Background())
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           px,
+		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	sup.Apply(cfg.Functions)
+	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(cfg.Functions), "version", version)
+
+	changes, stopWatch := watchFile(cfg.Path, log)
+	defer stopWatch()
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				cfg = reload(cfg, sup, log, "SIGHUP")
+				continue
+			}
+			log.Info("stopping", "signal", sig.String())
+			return shutdown(srv, sup, sigs, log)
+		case <-changes:
+			cfg = reload(cfg, sup, log, "file changed")
+		case err := <-served:
+			sup.Stop(context.Background())
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			return shutdown(srv, sup, sigs, log)
+		}
+	}
+}
+
+// reload applies a changed file; an invalid one is reported and the running config stays.
+func reload(cur *config.Config, sup *supervisor.Supervisor, log *slog.Logger, why string) *config.Config {
+	next, err := config.Load(cur.Path)
+	if err != nil {
+		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
+		return cur
+	}
+	if next.Gateway != cur.Gateway {
+		log.Warn("changes to [gateway] take effect after a restart", "why", why)
+		next.Gateway = cur.Gateway
+	}
+	log.Info("config reloaded", "why", why, "functions", len(next.Functions))
+	sup.Apply(next.Functions)
+	return next
+}
+
+// shutdown stops accepting, lets in-flight requests finish, then stops every replica. A
+// second signal cuts both short.
+func shutdown(srv *http.Server, sup *supervisor.Supervisor, sigs <-chan os.Signal, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stopLimit)
+	defer cancel()
+	go func() {
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: stopping now", "signal", sig.String())
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	httpCtx, cancelHTTP := context.WithTimeout(ctx, httpDrain)
+	defer cancelHTTP()
+	if err := srv.Shutdown(httpCtx); err != nil {
+		log.Warn("requests still in flight at shutdown", "err", err)
+		srv.Close()
+	}
+	if err := sup.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("stop replicas", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// watchFile reports changes of a file. It watches the directory, because editors and
+// config management replace files by renaming over them, which ends a watch on the file.
+func watchFile(path string, log *slog.Logger) (<-chan struct{}, func()) {
+	out := make(chan struct{}, 1)
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		log.Warn("config file not watched: reload with SIGHUP", "err", err)
+		return out, func() {}
+	}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		log.Warn("config file not watched: reload with SIGHUP", "err", err)
+		w.Close()
+		return out, func() {}
+	}
+	go func() {
+		// Writers often produce several events per save; settle before reloading.
+		var settle <-chan time.Time
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if filepath.Clean(ev.Name) == path && !ev.Has(fsnotify.Chmod) {
+					settle = time.After(150 * time.Millisecond)
+				}
+			case <-settle:
+				settle = nil
+				select {
+				case out <- struct{}{}:
+				default:
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("config watch", "err", err)
+			}
+		}
+	}()
+	return out, func() { w.Close() }
+}

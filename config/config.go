@@ -1,0 +1,396 @@
+// Package config owns faasd.toml: its schema, defaults, validation and the Function spec
+// that every other package reads. It parses with file:line errors and does no I/O beyond
+// reading the file.
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Defaults a user sees when a key is left out.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultStateDir         = ".faasd"
+	DefaultLockFile         = "/tmp/.lock"
+	DefaultTimeout          = 60 * time.Second
+	DefaultReadinessTimeout = 30 * time.Second
+	DefaultHealthInterval   = 10 * time.Second
+	DefaultStopGrace        = 10 * time.Second
+	DefaultMaxBodyBytes     = 64 << 20
+)
+
+// Config is one parsed faasd.toml.
+type Config struct {
+	Path      string // absolute path of the file, for messages and reloads
+	Gateway   Gateway
+	Functions map[string]*Function
+}
+
+// Gateway holds the daemon-wide settings of the [gateway] table.
+type Gateway struct {
+	Listen   string // address of the one shared port
+	StateDir string // absolute; replica dirs, deployed functions, secrets, credentials
+	Auth     bool   // basic auth on /system and /ui
+
+	// ReadTimeout and WriteTimeout bound the /system API; function requests are bounded
+	// by each function's own Timeout instead, so that no hidden cap sits in the chain.
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	ReadHeaderTimeout time.Duration // against clients that never finish their headers
+	UpstreamTimeout   time.Duration // default Timeout of a function
+	MaxBodyBytes      int64         // largest request body accepted, in bytes
+
+	ScaleFromZeroTimeout time.Duration // how long a request waits for a replica to become ready
+	MaxHeldRequests      int           // requests per function that may wait at once
+	ScaleInterval        time.Duration // autoscaler tick
+	ScaleDownWindow      time.Duration // stabilization window before scaling down
+}
+
+// Function is the spec of one function: how to run, route and scale it.
+type Function struct {
+	Name        string
+	Command     []string // argv of an HTTP workload; Command[0] is looked up in PATH unless it has a slash
+	Fprocess    string   // classic mode: a command forked per request
+	Build       []string // run by `faasd up` / `faasd build`, not by the daemon
+	Workdir     string   // absolute
+	Env         map[string]string
+	Labels      map[string]string
+	Annotations map[string]string
+	Hosts       []string // host names routed to this function at the root path
+	Secrets     []string
+
+	// User is the account the replicas run as when the daemon is root. Empty means the
+	// unprivileged "nobody"; running as root takes an explicit user = "root".
+	User string
+
+	LockFile         string // path inside the replica's private /tmp
+	ReadinessTimeout time.Duration
+	HealthInterval   time.Duration // TCP liveness probe period of a ready replica; 0 disables
+	Timeout          time.Duration // one request, end to end
+	DrainTimeout     time.Duration // how long a leaving replica may finish in-flight requests
+	StopGrace        time.Duration // SIGTERM → SIGKILL
+
+	Scale ScalePolicy // derived from Labels
+}
+
+// Equal reports whether two specs would run the same replicas. Scaling labels alone do
+// not require new replicas, but they are part of the spec, so they compare too.
+func (f *Function) Equal(g *Function) bool {
+	return f.Name == g.Name && slices.Equal(f.Command, g.Command) && f.Fprocess == g.Fprocess &&
+		slices.Equal(f.Build, g.Build) && f.Workdir == g.Workdir && maps.Equal(f.Env, g.Env) &&
+		maps.Equal(f.Labels, g.Labels) && maps.Equal(f.Annotations, g.Annotations) &&
+		slices.Equal(f.Hosts, g.Hosts) && slices.Equal(f.Secrets, g.Secrets) && f.User == g.User &&
+		f.LockFile == g.LockFile && f.ReadinessTimeout == g.ReadinessTimeout &&
+		f.HealthInterval == g.HealthInterval && f.Timeout == g.Timeout &&
+		f.DrainTimeout == g.DrainTimeout && f.StopGrace == g.StopGrace
+}
+
+// Error is a configuration error that points at a line of the file, the way a compiler does.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key, may be empty
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and validates a faasd.toml file.
+func Load(path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(abs, data)
+}
+
+// Parse validates the contents of a faasd.toml file; path names it in errors and anchors
+// relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var raw rawFile
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		return nil, decodeError(path, err)
+	}
+	loc := locator{path: path, text: string(data)}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		return nil, loc.unknownKey(undecoded[0])
+	}
+	base := filepath.Dir(path)
+	cfg := &Config{Path: path, Functions: map[string]*Function{}}
+	if cfg.Gateway, err = raw.Gateway.resolve(base); err != nil {
+		return nil, loc.errorf([]string{"gateway"}, err)
+	}
+	for name, rf := range raw.Functions {
+		key := []string{"functions", name}
+		f, err := rf.resolve(name, base, cfg.Gateway)
+		if err != nil {
+			return nil, loc.errorf(key, err)
+		}
+		cfg.Functions[name] = f
+	}
+	if err := checkHosts(cfg.Functions); err != nil {
+		return nil, loc.errorf(nil, err)
+	}
+	return cfg, nil
+}
+
+// Names returns the function names in order.
+func (c *Config) Names() []string {
+	return slices.Sorted(maps.Keys(c.Functions))
+}
+
+type rawFile struct {
+	Gateway   rawGateway             `toml:"gateway"`
+	Functions map[string]rawFunction `toml:"functions"`
+}
+
+type rawGateway struct {
+	Listen               *string   `toml:"listen"`
+	StateDir             *string   `toml:"state_dir"`
+	Auth                 *bool     `toml:"auth"`
+	ReadTimeout          *Duration `toml:"read_timeout"`
+	WriteTimeout         *Duration `toml:"write_timeout"`
+	ReadHeaderTimeout    *Duration `toml:"read_header_timeout"`
+	UpstreamTimeout      *Duration `toml:"upstream_timeout"`
+	MaxBodyBytes         *int64    `toml:"max_body_bytes"`
+	ScaleFromZeroTimeout *Duration `toml:"scale_from_zero_timeout"`
+	MaxHeldRequests      *int      `toml:"max_held_requests"`
+	ScaleInterval        *Duration `toml:"scale_interval"`
+	ScaleDownWindow      *Duration `toml:"scale_down_window"`
+}
+
+type rawFunction struct {
+	Command          []string          `toml:"command"`
+	Fprocess         string            `toml:"fprocess"`
+	Build            []string          `toml:"build"`
+	Workdir          string            `toml:"workdir"`
+	Env              map[string]string `toml:"env"`
+	Labels           map[string]string `toml:"labels"`
+	Annotations      map[string]string `toml:"annotations"`
+	Hosts            []string          `toml:"hosts"`
+	Secrets          []string          `toml:"secrets"`
+	User             string            `toml:"user"`
+	LockFile         string            `toml:"lock_file"`
+	ReadinessTimeout *Duration         `toml:"readiness_timeout"`
+	HealthInterval   *Duration         `toml:"health_interval"`
+	Timeout          *Duration         `toml:"timeout"`
+	DrainTimeout     *Duration         `toml:"drain_timeout"`
+	StopGrace        *Duration         `toml:"stop_grace"`
+}
+
+func (r rawGateway) resolve(base string) (Gateway, error) {
+	g := Gateway{
+		Listen:               or(r.Listen, DefaultListen),
+		StateDir:             or(r.StateDir, DefaultStateDir),
+		Auth:                 or(r.Auth, true),
+		ReadTimeout:          dur(r.ReadTimeout, DefaultTimeout),
+		WriteTimeout:         dur(r.WriteTimeout, DefaultTimeout),
+		ReadHeaderTimeout:    dur(r.ReadHeaderTimeout, 10*time.Second),
+		UpstreamTimeout:      dur(r.UpstreamTimeout, DefaultTimeout),
+		MaxBodyBytes:         or(r.MaxBodyBytes, DefaultMaxBodyBytes),
+		ScaleFromZeroTimeout: dur(r.ScaleFromZeroTimeout, 30*time.Second),
+		MaxHeldRequests:      or(r.MaxHeldRequests, 1000),
+		ScaleInterval:        dur(r.ScaleInterval, time.Second),
+		ScaleDownWindow:      dur(r.ScaleDownWindow, 30*time.Second),
+	}
+	g.StateDir = absUnder(base, g.StateDir)
+	switch {
+	case g.Listen == "":
+		return g, errors.New("listen: must not be empty")
+	case g.MaxBodyBytes <= 0:
+		return g, errors.New("max_body_bytes: must be positive")
+	case g.MaxHeldRequests < 0:
+		return g, errors.New("max_held_requests: must not be negative")
+	case g.ScaleInterval <= 0:
+		return g, errors.New("scale_interval: must be positive")
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"read_timeout", g.ReadTimeout}, {"write_timeout", g.WriteTimeout}, {"read_header_timeout", g.ReadHeaderTimeout},
+		{"upstream_timeout", g.UpstreamTimeout}, {"scale_from_zero_timeout", g.ScaleFromZeroTimeout}} {
+		if d.v <= 0 {
+			return g, fmt.Errorf("%s: must be positive", d.key)
+		}
+	}
+	return g, nil
+}
+
+var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ValidName reports whether name is a DNS-1123 label, the only function names allowed:
+// they appear in URLs, paths on disk and log attributes, so nothing else may slip through.
+func ValidName(name string) error {
+	if len(name) > 63 || !dns1123.MatchString(name) {
+		return fmt.Errorf("invalid function name %q: want a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)", name)
+	}
+	return nil
+}
+
+func (r rawFunction) resolve(name, base string, g Gateway) (*Function, error) {
+	if err := ValidName(name); err != nil {
+		return nil, err
+	}
+	f := &Function{
+		Name:             name,
+		Command:          r.Command,
+		Fprocess:         r.Fprocess,
+		Build:            r.Build,
+		Workdir:          absUnder(base, cmp.Or(r.Workdir, ".")),
+		Env:              r.Env,
+		Labels:           r.Labels,
+		Annotations:      r.Annotations,
+		Hosts:            r.Hosts,
+		Secrets:          r.Secrets,
+		User:             r.User,
+		LockFile:         r.LockFile,
+		ReadinessTimeout: dur(r.ReadinessTimeout, DefaultReadinessTimeout),
+		HealthInterval:   dur(r.HealthInterval, DefaultHealthInterval),
+		Timeout:          dur(r.Timeout, g.UpstreamTimeout),
+		StopGrace:        dur(r.StopGrace, DefaultStopGrace),
+	}
+	f.DrainTimeout = dur(r.DrainTimeout, f.Timeout)
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Validate fills derived fields and checks a spec, whether it came from the file or the API.
+func (f *Function) Validate() error {
+	if err := ValidName(f.Name); err != nil {
+		return err
+	}
+	switch {
+	case len(f.Command) == 0 && f.Fprocess == "":
+		return errors.New("command or fprocess: one is required (command = [\"./server\"] for an HTTP workload, fprocess = \"sha512sum\" for a classic function)")
+	case len(f.Command) > 0 && f.Fprocess != "":
+		return errors.New("command and fprocess: set only one")
+	case len(f.Command) > 0 && f.Command[0] == "":
+		return errors.New("command: the program must not be empty")
+	}
+	if f.LockFile == "" {
+		f.LockFile = DefaultLockFile
+	}
+	// Only /tmp is private to a replica, so a lock file anywhere else would be shared
+	// between replicas and could not tell them apart.
+	if filepath.Dir(f.LockFile) != "/tmp" || filepath.Base(f.LockFile) == "tmp" {
+		return fmt.Errorf("lock_file: %q must be a file directly in /tmp", f.LockFile)
+	}
+	if f.Workdir == "" {
+		return errors.New("workdir: must be set")
+	}
+	if !filepath.IsAbs(f.Workdir) {
+		return fmt.Errorf("workdir: %q must be absolute", f.Workdir)
+	}
+	for k := range f.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env: invalid variable name %q", k)
+		}
+	}
+	for i, h := range f.Hosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" || strings.ContainsAny(h, "/ :") {
+			return fmt.Errorf("hosts: %q is not a host name (no scheme, port or path)", f.Hosts[i])
+		}
+		f.Hosts[i] = h
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"readiness_timeout", f.ReadinessTimeout}, {"timeout", f.Timeout}, {"drain_timeout", f.DrainTimeout}, {"stop_grace", f.StopGrace}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s: must be positive", d.key)
+		}
+	}
+	if f.HealthInterval < 0 {
+		return errors.New("health_interval: must not be negative")
+	}
+	p, err := ParseScalePolicy(f.Labels)
+	if err != nil {
+		return fmt.Errorf("labels: %w", err)
+	}
+	f.Scale = p
+	return nil
+}
+
+func checkHosts(fns map[string]*Function) error {
+	owner := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(fns)) {
+		for _, h := range fns[name].Hosts {
+			if other, ok := owner[h]; ok {
+				return fmt.Errorf("host %q is claimed by both functions.%s and functions.%s", h, other, name)
+			}
+			owner[h] = name
+		}
+	}
+	return nil
+}
+
+func absUnder(base, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(base, p)
+}
+
+func or[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func dur(p *Duration, def time.Duration) time.Duration {
+	if p == nil {
+		return def
+	}
+	return time.Duration(*p)
+}
+
+// Duration is a TOML duration: a Go duration string ("65s", "5m") or whole seconds.
+type Duration time.Duration
+
+// UnmarshalTOML implements toml.Unmarshaler.
+func (d *Duration) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		*d = Duration(time.Duration(v) * time.Second)
+		return nil
+	case string:
+		x, err := parseDuration(v)
+		*d = Duration(x)
+		return err
+	default:
+		return fmt.Errorf("want a duration such as \"30s\" or a number of seconds, not %T", v)
+	}
+}

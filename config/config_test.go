@@ -1,0 +1,121 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaultsAndPaths(t *testing.T) {
+	cfg, err := Parse("/srv/app/faasd.toml", []byte(`
+[gateway]
+listen = "127.0.0.1:9999"
+
+[functions.hello]
+workdir = "examples/hello"
+command = ["./hello", "-v"]
+timeout = "2m"
+readiness_timeout = 5
+labels = { "com.openfaas.scale.min" = "2" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gateway
+	if g.Listen != "127.0.0.1:9999" || g.StateDir != "/srv/app/.faasd" || !g.Auth || g.UpstreamTimeout != 60*time.Second {
+		t.Errorf("gateway = %+v", g)
+	}
+	f := cfg.Functions["hello"]
+	if f.Workdir != "/srv/app/examples/hello" || f.LockFile != "/tmp/.lock" || f.User != "" {
+		t.Errorf("function = %+v", f)
+	}
+	if f.Timeout != 2*time.Minute || f.DrainTimeout != 2*time.Minute || f.ReadinessTimeout != 5*time.Second {
+		t.Errorf("durations = %v %v %v", f.Timeout, f.DrainTimeout, f.ReadinessTimeout)
+	}
+	if f.Scale.Min != 2 || f.Scale.Max != 5 || f.Scale.Target != 5 {
+		t.Errorf("scale = %+v", f.Scale)
+	}
+}
+
+func TestParseErrorsNameFileLineAndKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml, want string
+	}{
+		{"syntax", "[gateway]\nlisten = \n", "f.toml:2:"},
+		{"unknown key with suggestion", "[functions.a]\ncommand = [\"x\"]\nlables = {}\n",
+			"f.toml:3: functions.a.lables: unknown key (did you mean labels?)"},
+		{"unknown gateway key", "[gateway]\n\nlisen = \"x\"\n", "f.toml:3: gateway.lisen: unknown key (did you mean listen?)"},
+		{"unknown top-level table", "[functons.a]\ncommand = [\"x\"]\n", "functons"},
+		{"wrong type", "[functions.a]\ncommand = \"./x\"\n", "f.toml:2: functions.a.command:"},
+		{"bad duration", "[functions.a]\ncommand = [\"x\"]\ntimeout = \"fast\"\n", "f.toml:3: functions.a.timeout: not a duration"},
+		{"invalid name", "[functions.Bad_Name]\ncommand = [\"x\"]\n", "f.toml:1: functions.Bad_Name: invalid function name"},
+		{"dot in name", "[functions.\"a.b\"]\ncommand = [\"x\"]\n", "invalid function name"},
+		{"no command", "\n[functions.a]\nenv = {}\n", "f.toml:2: functions.a: command or fprocess: one is required"},
+		{"both", "[functions.a]\ncommand = [\"x\"]\nfprocess = \"cat\"\n", "set only one"},
+		{"bad label", "[functions.a]\ncommand = [\"x\"]\nlabels = { \"com.openfaas.scale.max\" = \"many\" }\n",
+			"f.toml:3: functions.a: labels: label com.openfaas.scale.max = \"many\": not an integer"},
+		{"min above max", "[functions.a]\ncommand = [\"x\"]\nlabels = { \"com.openfaas.scale.min\" = \"3\", \"com.openfaas.scale.max\" = \"2\" }\n", "is above"},
+		{"lock outside tmp", "[functions.a]\ncommand = [\"x\"]\nlock_file = \"/var/run/a.lock\"\n", "f.toml:3: functions.a: lock_file:"},
+		{"host clash", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"x.com\"]\n[functions.b]\ncommand = [\"x\"]\nhosts = [\"X.com\"]\n", "claimed by both"},
+		{"negative body", "[gateway]\nmax_body_bytes = -1\n", "f.toml:2: gateway: max_body_bytes: must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("/x/f.toml", []byte(tc.toml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+			if !strings.HasPrefix(err.Error(), "/x/f.toml") {
+				t.Errorf("error %q does not start with the file", err)
+			}
+		})
+	}
+}
+
+func TestLoadRepositoryConfig(t *testing.T) {
+	path := filepath.Join("..", "faasd.toml")
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("no root faasd.toml")
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScalePolicyFromLabels(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   ScalePolicy
+		err    string
+	}{
+		{"defaults", nil, DefaultScalePolicy, ""},
+		{"min raises default max", map[string]string{LabelScaleMin: "8"},
+			ScalePolicy{Min: 8, Max: 8, Type: ScaleRPS, Target: 5, TargetProportion: 0.9, ZeroDuration: 5 * time.Minute}, ""},
+		{"all", map[string]string{LabelScaleMin: "0", LabelScaleMax: "3", LabelScaleZero: "true", LabelScaleZeroDuration: "30s",
+			LabelScaleType: "capacity", LabelScaleTarget: "10", LabelScaleTargetProportion: "0.5"},
+			ScalePolicy{Min: 0, Max: 3, Zero: true, ZeroDuration: 30 * time.Second, Type: ScaleCapacity, Target: 10, TargetProportion: 0.5}, ""},
+		{"zero-duration seconds", map[string]string{LabelScaleZeroDuration: "90"},
+			ScalePolicy{Min: 1, Max: 5, Type: ScaleRPS, Target: 5, TargetProportion: 0.9, ZeroDuration: 90 * time.Second}, ""},
+		{"bad type", map[string]string{LabelScaleType: "cpu"}, ScalePolicy{}, "com.openfaas.scale.type"},
+		{"bad zero", map[string]string{LabelScaleZero: "yes please"}, ScalePolicy{}, "com.openfaas.scale.zero"},
+		{"proportion above 1", map[string]string{LabelScaleTargetProportion: "1.5"}, ScalePolicy{}, "target-proportion"},
+		{"negative min", map[string]string{LabelScaleMin: "-1"}, ScalePolicy{}, "com.openfaas.scale.min"},
+		{"max zero", map[string]string{LabelScaleMin: "0", LabelScaleMax: "0"}, ScalePolicy{}, "at least 1"},
+		{"other labels ignored", map[string]string{"app": "x"}, DefaultScalePolicy, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseScalePolicy(tc.labels)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,359 @@
+// Package testkit holds what the end-to-end tests share: building the binaries once,
+// starting a daemon on a free port, and waiting for conditions with a deadline.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// Bin returns the directory with the freshly built faasd and workload binaries. It is
+// world-readable, because replicas run as an unprivileged user.
+func Bin(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp(scratch, "faasd-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		if buildErr = os.Chmod(binDir, 0o755); buildErr != nil {
+			return
+		}
+		root := RepoRoot()
+		for _, b := range []struct{ out, pkg string }{
+			{"faasd", "./cmd/faasd"},
+			{"workload", "./internal/testkit/workload"},
+			{"hello-go", "./examples/hello-go"},
+		} {
+			args := []string{"build", "-o", filepath.Join(binDir, b.out)}
+			if b.out == "faasd" && os.Getenv("FAASD_E2E_RACE") == "1" {
+				args = append(args, "-race")
+			}
+			cmd := exec.Command("go", append(args, b.pkg)...)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// scratch holds the tests' files. Not /tmp: every replica has its own /tmp, so programs
+// and working directories under the host's /tmp are out of a replica's sight.
+const scratch = "/var/tmp"
+
+// Dir returns a temporary directory that unprivileged replicas can traverse.
+func Dir(t testing.TB) string {
+	t.Helper()
+	d, err := os.MkdirTemp(scratch, "faasd-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// FreeAddr returns a loopback address nobody listens on.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Daemon is a running `faasd serve`.
+type Daemon struct {
+	t      testing.TB
+	Cmd    *exec.Cmd
+	URL    string
+	Config string // path of its faasd.toml
+	Dir    string
+	log    *syncBuffer
+	exited chan struct{}
+	Err    error // exit status, once exited
+}
+
+// Options tune StartDaemon.
+type Options struct {
+	// Gateway is extra TOML for the [gateway] table.
+	Gateway string
+	// Credential runs the daemon as another user.
+	Credential *syscall.Credential
+}
+
+// StartDaemon writes functions (TOML text, with {{BIN}} replaced by the binaries'
+// directory) into a fresh faasd.toml, starts the daemon and waits for /healthz.
+func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	bin := Bin(t)
+	dir := Dir(t)
+	addr := FreeAddr(t)
+	d := &Daemon{t: t, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &syncBuffer{}, exited: make(chan struct{})}
+	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = false\n%s\n\n%s", addr, o.Gateway, functions))
+	cmd := exec.Command(filepath.Join(bin, "faasd"), "serve", "-f", d.Config, "--log-level", "debug")
+	cmd.Dir = dir
+	cmd.Stdout = d.log
+	cmd.Stderr = d.log
+	if o.Credential != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
+		for _, p := range []string{dir, d.Config} {
+			if err := os.Chown(p, int(o.Credential.Uid), int(o.Credential.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.Cmd = cmd
+	go func() {
+		d.Err = cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.Log())
+		}
+	})
+	WaitFor(t, 20*time.Second, "daemon /healthz", func() bool {
+		select {
+		case <-d.exited:
+			t.Fatalf("daemon exited: %v\n%s", d.Err, d.Log())
+		default:
+		}
+		resp, err := http.Get(d.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return d
+}
+
+// WriteConfig replaces the daemon's faasd.toml, as an editor would (write, then rename).
+func (d *Daemon) WriteConfig(text string) {
+	d.t.Helper()
+	text = strings.ReplaceAll(text, "{{BIN}}", Bin(d.t))
+	tmp := d.Config + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, d.Config); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// Log is everything the daemon wrote so far.
+func (d *Daemon) Log() string { return d.log.String() }
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig syscall.Signal) {
+	if err := d.Cmd.Process.Signal(sig); err != nil {
+		d.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// Wait waits for the daemon to exit and returns its exit error.
+func (d *Daemon) Wait(timeout time.Duration) error {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+		return d.Err
+	case <-time.After(timeout):
+		d.t.Fatalf("daemon still running %s after being asked to stop\n%s", timeout, d.Log())
+		return nil
+	}
+}
+
+// Stop stops the daemon if it still runs: SIGTERM, then SIGKILL.
+func (d *Daemon) Stop() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(30 * time.Second):
+		d.Cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// Exited reports whether the daemon has exited.
+func (d *Daemon) Exited() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// Info is what the workload answers on its info route.
+type Info struct {
+	PID     int                 `json:"pid"`
+	UID     int                 `json:"uid"`
+	Version string              `json:"version"`
+	Path    string              `json:"path"`
+	RawPath string              `json:"raw_path"`
+	Query   string              `json:"query"`
+	Host    string              `json:"host"`
+	Headers map[string][]string `json:"headers"`
+	LockPID string              `json:"lock_pid"`
+	TMPDIR  string              `json:"tmpdir"`
+	Port    string              `json:"port"`
+	Home    string              `json:"home"`
+	Secret  string              `json:"secret"`
+}
+
+// GetInfo calls a workload function's info route.
+func (d *Daemon) GetInfo(fn string) (Info, error) {
+	var info Info
+	resp, err := http.Get(d.URL + "/function/" + fn + "/")
+	if err != nil {
+		return info, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return info, fmt.Errorf("status %d: %s", resp.StatusCode, body)
+	}
+	return info, json.Unmarshal(body, &info)
+}
+
+// Get returns the status and body of a GET.
+func Get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// WaitFor polls cond until it holds, failing the test with what it waited for after
+// timeout.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ProcessesWith returns the pids of processes whose command line or environment
+// contains marker.
+func ProcessesWith(marker string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		for _, f := range []string{"cmdline", "environ"} {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
+			if err == nil && bytes.Contains(b, []byte(marker)) {
+				// Zombies still count: the supervisor must reap them.
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Zombies returns the children of ppid that exited and were never reaped.
+func Zombies(ppid int) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so parse after the last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var parent int
+		if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &parent); err == nil && parent == ppid && state == "Z" {
+			var pid int
+			fmt.Sscanf(e.Name(), "%d", &pid)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

@@ -1,0 +1,155 @@
+// Command workload is the test program of the e2e tests: an unmodified-style service
+// that binds $PORT, writes the literal /tmp/.lock when ready, and exposes endpoints that
+// make it misbehave on request.
+//
+// Environment: VERSION (echoed), READY_DELAY (Go duration before the lock is written),
+// NO_LOCK=1 (never ready), IGNORE_TERM=1 (needs SIGKILL), EXIT_AT_START=N (exit at once).
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+const lock = "/tmp/.lock"
+
+func main() {
+	if code := os.Getenv("EXIT_AT_START"); code != "" {
+		n, _ := strconv.Atoi(code)
+		fmt.Fprintln(os.Stderr, "exiting at start as asked")
+		os.Exit(n)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", info)
+	mux.HandleFunc("/crash", func(http.ResponseWriter, *http.Request) { os.Exit(3) })
+	mux.HandleFunc("/unlock", func(w http.ResponseWriter, _ *http.Request) {
+		os.Remove(lock)
+		fmt.Fprintln(w, "unlocked")
+	})
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+		select {
+		case <-time.After(d):
+			fmt.Fprintf(w, "slept %s pid %d\n", d, os.Getpid())
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		io.Copy(w, r.Body)
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	mux.HandleFunc("/sse", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		// The second event only comes when the client has seen the first: proof that
+		// nothing between them buffers.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+			fmt.Fprint(w, "data: second\n\n")
+		}
+	})
+	mux.HandleFunc("/ws", websocketEcho)
+	mux.HandleFunc("/spawn", func(w http.ResponseWriter, _ *http.Request) {
+		// A child in the same process group that outlives requests.
+		cmd := exec.Command("sleep", "1000")
+		if err := cmd.Start(); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		go cmd.Wait()
+		fmt.Fprintln(w, cmd.Process.Pid)
+	})
+	if os.Getenv("IGNORE_TERM") == "1" {
+		signal.Ignore(syscall.SIGTERM)
+	} else {
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			os.Remove(lock)
+			os.Exit(0)
+		}()
+	}
+	go func() {
+		if os.Getenv("NO_LOCK") == "1" {
+			return
+		}
+		if d, err := time.ParseDuration(os.Getenv("READY_DELAY")); err == nil {
+			time.Sleep(d)
+		}
+		if err := os.WriteFile(lock, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "write lock:", err)
+			os.Exit(1)
+		}
+		fmt.Println("ready on port", os.Getenv("PORT"))
+	}()
+	http.Serve(ln, mux)
+}
+
+// info answers with what the tests check: who served, what arrived, what it sees.
+func info(w http.ResponseWriter, r *http.Request) {
+	lockPID, _ := os.ReadFile(lock)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"pid":      os.Getpid(),
+		"uid":      os.Getuid(),
+		"version":  os.Getenv("VERSION"),
+		"path":     r.URL.Path,
+		"raw_path": r.URL.RawPath,
+		"query":    r.URL.RawQuery,
+		"host":     r.Host,
+		"headers":  r.Header,
+		"lock_pid": string(lockPID),
+		"tmpdir":   os.Getenv("TMPDIR"),
+		"port":     os.Getenv("PORT"),
+		"home":     os.Getenv("HOME"),
+		"secret":   os.Getenv("DAEMON_SECRET"),
+	})
+}
+
+// websocketEcho accepts any upgrade and echoes raw bytes: enough to prove the proxy
+// passes an upgraded connection through both ways.
+func websocketEcho(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "" {
+		http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+		return
+	}
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	fmt.Fprintf(rw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", r.Header.Get("Upgrade"))
+	rw.Flush()
+	br := bufio.NewReader(rw)
+	buf := make([]byte, 4096)
+	for {
+		n, err := br.Read(buf)
+		if n > 0 {
+			conn.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"faasd/supervisor"
+)
+
+var (
+	errGone      = errors.New("function was removed")
+	errTooMany   = errors.New("too many requests waiting for this function to become ready")
+	errWakeLimit = errors.New("no replica became ready in time")
+)
+
+// acquire returns a ready endpoint of route with the request counted in flight on it,
+// holding the request while the function has none: it wakes a function at zero and waits
+// for the supervisor to publish a ready replica (a channel closes; nothing polls). The
+// wait is bounded by the hold timeout, the request's context and a cap on held requests.
+func (p *Proxy) acquire(ctx context.Context, route *supervisor.Route, c *counters, tried []*supervisor.Endpoint) (*supervisor.Endpoint, time.Duration, error) {
+	var (
+		heldSince time.Time
+		timeout   *time.Timer
+	)
+	defer func() {
+		if timeout != nil {
+			timeout.Stop()
+			c.held.Add(-1)
+		}
+	}()
+	for {
+		eps, changed := route.Endpoints()
+		for {
+			ep := p.balancer.pick(eps, tried)
+			if ep == nil {
+				break
+			}
+			if ep.Acquire() {
+				var waited time.Duration
+				if timeout != nil {
+					waited = time.Since(heldSince)
+				}
+				return ep, waited, nil
+			}
+			// Leaving: the supervisor is about to publish a set without it.
+			tried = append(tried, ep)
+		}
+		if route.Gone() {
+			return nil, 0, errGone
+		}
+		if timeout == nil {
+			if n := c.held.Add(1); p.maxHeld > 0 && n > int64(p.maxHeld) {
+				c.held.Add(-1)
+				return nil, 0, errTooMany
+			}
+			heldSince = time.Now()
+			timeout = time.NewTimer(p.holdTimeout)
+		}
+		route.Wake()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-timeout.C:
+			return nil, 0, fmt.Errorf("%w (waited %s)", errWakeLimit, p.holdTimeout)
+		}
+	}
+}

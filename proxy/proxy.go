@@ -1,0 +1,152 @@
+// Package proxy owns the one HTTP server of the daemon: routing, invocation proxying,
+// holding requests while a function wakes, load balancing, per-function counters and
+// metrics. It never starts a process itself: it reads the supervisor's routing table and
+// asks it to wake a function.
+package proxy
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/julienschmidt/httprouter"
+
+	"faasd/supervisor"
+)
+
+// Backends is what the proxy needs of the supervisor.
+type Backends interface {
+	Route(name string) (*supervisor.Route, bool)
+	RouteForHost(host string) (*supervisor.Route, bool)
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Backends     Backends
+	Logger       *slog.Logger
+	MaxBodyBytes int64         // larger request bodies get 413
+	HoldTimeout  time.Duration // how long a request waits for a ready replica
+	MaxHeld      int           // requests per function that may wait at once; 0 = no cap
+	Version      string
+}
+
+// Proxy is the gateway's HTTP handler.
+type Proxy struct {
+	backends    Backends
+	log         *slog.Logger
+	maxBody     int64
+	holdTimeout time.Duration
+	maxHeld     int
+	version     string
+
+	balancer  balancer
+	stats     statsTable
+	metrics   *metrics.Set
+	transport *transport
+	rp        *httputil.ReverseProxy
+	router    *httprouter.Router
+}
+
+// New builds the proxy and its routes.
+func New(opts Options) *Proxy {
+	p := &Proxy{
+		backends:    opts.Backends,
+		log:         opts.Logger,
+		maxBody:     opts.MaxBodyBytes,
+		holdTimeout: opts.HoldTimeout,
+		maxHeld:     opts.MaxHeld,
+		version:     opts.Version,
+		metrics:     metrics.NewSet(),
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	if p.version == "" {
+		p.version = "dev"
+	}
+	p.stats.set = p.metrics
+	p.transport = newTransport(p)
+	p.rp = p.newReverseProxy()
+	p.router = p.routes()
+	return p
+}
+
+// Router exposes the route table so that the API can add its routes beside ours.
+func (p *Proxy) Router() *httprouter.Router { return p.router }
+
+// Stats returns the counters of a function.
+func (p *Proxy) Stats(name string) Stats { return p.stats.get(name).snapshot() }
+
+// Metrics is the registry behind /metrics, for other packages to add theirs.
+func (p *Proxy) Metrics() *metrics.Set { return p.metrics }
+
+// ServeHTTP routes requests for a function's own host names before anything else, so
+// that such a host reaches the function at the root path.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if route, ok := p.backends.RouteForHost(hostOnly(r.Host)); ok {
+		p.invoke(w, r, route, r.URL.EscapedPath())
+		return
+	}
+	p.router.ServeHTTP(w, r)
+}
+
+// invocationMethods are the methods a function may be called with, as upstream allows.
+var invocationMethods = []string{
+	http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodHead,
+}
+
+func (p *Proxy) routes() *httprouter.Router {
+	r := httprouter.New()
+	// Paths are the function's business: no redirects to cleaned paths, and OPTIONS
+	// (CORS preflights) reach the function.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
+	for _, m := range invocationMethods {
+		r.Handle(m, "/function/:name", p.handleFunction)
+		r.Handle(m, "/function/:name/*path", p.handleFunction)
+	}
+	r.GET("/healthz", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("OK\n"))
+	})
+	r.GET("/metrics", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		p.metrics.WritePrometheus(w)
+	})
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
+	})
+	return r
+}
+
+func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+	raw := ps.ByName("name")
+	name, ok := strings.CutSuffix(raw, "."+Namespace)
+	if !ok && strings.Contains(raw, ".") {
+		name = "" // another namespace: there is none
+	}
+	route, found := p.backends.Route(name)
+	if !found {
+		setCallHeaders(w.Header(), r)
+		http.Error(w, "error finding function "+raw+": no such function", http.StatusNotFound)
+		return
+	}
+	// The upstream path is what follows the name, taken from the escaped path so that
+	// encoded slashes and the like reach the function as the client sent them.
+	rest := r.URL.EscapedPath()[len("/function/")+len(raw):]
+	p.invoke(w, r, route, rest)
+}
+
+func hostOnly(hostport string) string {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return strings.ToLower(host)
+}

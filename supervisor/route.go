@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"faasd/config"
+)
+
+// Route is what the proxy sees of one function: its spec and its ready endpoints. Every
+// read is lock-free; the function's controller replaces the endpoint set as a whole.
+type Route struct {
+	Name string
+	Logs *Logs
+
+	spec atomic.Pointer[config.Function]
+	set  atomic.Pointer[endpointSet]
+	wake chan struct{} // capacity 1: many wakers, one pending wake-up
+	gone atomic.Bool
+}
+
+type endpointSet struct {
+	eps     []*Endpoint
+	changed chan struct{} // closed when this set is replaced
+}
+
+func newRoute(spec *config.Function, logs *Logs) *Route {
+	r := &Route{Name: spec.Name, Logs: logs, wake: make(chan struct{}, 1)}
+	r.spec.Store(spec)
+	r.set.Store(&endpointSet{changed: make(chan struct{})})
+	return r
+}
+
+// Spec is the function's current spec.
+func (r *Route) Spec() *config.Function { return r.spec.Load() }
+
+// Endpoints returns the ready endpoints and a channel closed as soon as they change, so a
+// caller that finds none can wait for readiness without polling.
+func (r *Route) Endpoints() ([]*Endpoint, <-chan struct{}) {
+	s := r.set.Load()
+	return s.eps, s.changed
+}
+
+// Gone reports whether the function was removed; waiters should give up.
+func (r *Route) Gone() bool { return r.gone.Load() }
+
+// Wake asks for at least one replica: a request arrived for a function at zero.
+func (r *Route) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Route) publish(eps []*Endpoint) {
+	old := r.set.Swap(&endpointSet{eps: eps, changed: make(chan struct{})})
+	close(old.changed)
+}
+
+// Endpoint is one ready replica as the proxy uses it.
+type Endpoint struct {
+	Addr    string // host:port on loopback
+	Replica string // instance id, for logs and headers
+
+	inflight  atomic.Int64
+	leaving   atomic.Bool
+	drainOnce sync.Once
+	drained   chan struct{}
+}
+
+func newEndpoint(addr, replica string) *Endpoint {
+	return &Endpoint{Addr: addr, Replica: replica, drained: make(chan struct{})}
+}
+
+// Acquire counts a request in flight. It fails once the replica is leaving, so a request
+// never lands on a replica whose drain has already finished.
+func (e *Endpoint) Acquire() bool {
+	e.inflight.Add(1)
+	// The supervisor sets leaving before it reads inflight, and we add before we read
+	// leaving: one of the two sides always sees the other.
+	if e.leaving.Load() {
+		e.Release()
+		return false
+	}
+	return true
+}
+
+// Release ends a request counted by Acquire.
+func (e *Endpoint) Release() {
+	if e.inflight.Add(-1) == 0 && e.leaving.Load() {
+		e.drainOnce.Do(func() { close(e.drained) })
+	}
+}
+
+// InFlight is the number of requests being served.
+func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
+
+// leave stops new requests; the returned channel closes once in-flight ones have finished.
+func (e *Endpoint) leave() <-chan struct{} {
+	e.leaving.Store(true)
+	if e.inflight.Load() == 0 {
+		e.drainOnce.Do(func() { close(e.drained) })
+	}
+	return e.drained
+}
