@@ -72,7 +72,7 @@ func (r *replica) run(s *Supervisor, events chan<- event, logs *Logs) {
 
 func (r *replica) lifetime(s *Supervisor, events chan<- event, logs *Logs, log *slog.Logger) error {
 	tmp := filepath.Join(r.dir, "tmp")
-	cmd, stdout, stderr, err := s.prepare(r, tmp)
+	cmd, ns, stdout, stderr, err := s.prepare(r, tmp)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (r *replica) lifetime(s *Supervisor, events chan<- event, logs *Logs, log *
 		return err
 	}
 	defer unwatch()
-	err = s.spawner.start(cmd)
+	err = s.spawner.start(cmd, ns)
 	// The child holds the write ends now; ours must go, or the readers never see EOF.
 	stdout.w.Close()
 	stderr.w.Close()

@@ -20,11 +20,13 @@ import (
 type isolation int
 
 const (
-	// isolateMountNS: the daemon is root; each replica gets a mount namespace in which
-	// its own directory is mounted on /tmp, like systemd's PrivateTmp=.
+	// isolateMountNS: the daemon is root; the spawning thread enters a fresh mount
+	// namespace with the replica's directory mounted on /tmp (like systemd's
+	// PrivateTmp=) and forks the replica there, which inherits it.
 	isolateMountNS isolation = iota
-	// isolateUserNS: an unprivileged daemon creates a user namespace owning a mount
-	// namespace, with the same effect.
+	// isolateUserNS: an unprivileged daemon cannot give a single thread a user
+	// namespace, so it starts the spawn shim in new user and mount namespaces, and the
+	// shim mounts and execs the workload.
 	isolateUserNS
 	// isolateTmpdir: no namespaces here; TMPDIR points at the replica's directory, which
 	// only helps programs that honour TMPDIR.
@@ -123,30 +125,103 @@ func Shim() error {
 // spawner starts processes from one goroutine locked to its OS thread. The kernel sends
 // the parent-death signal when the thread that forked a child exits, not the process:
 // Go may retire any other thread at any time, this one lives as long as the daemon.
+// The same thread is where replicas get their mount namespace: a locked thread may
+// unshare its mount namespace and working directory without touching the rest of the
+// daemon, and a child forked from it inherits both. That saves a re-exec per replica.
 type spawner struct {
 	reqs chan spawnReq
 }
 
 type spawnReq struct {
 	cmd  *exec.Cmd
+	ns   *privateMounts // nil: start in the daemon's namespace
 	done chan error
+}
+
+// privateMounts is the view of the file system a replica gets.
+type privateMounts struct {
+	dir     string // working directory, entered before /tmp is replaced
+	tmp     string // mounted on /tmp
+	secrets string // mounted read-only on SecretsMount, if set
 }
 
 func newSpawner() *spawner {
 	s := &spawner{reqs: make(chan spawnReq)}
-	go func() {
-		runtime.LockOSThread()
-		for r := range s.reqs {
-			r.done <- r.cmd.Start()
-		}
-	}()
+	go s.loop()
 	return s
 }
 
-func (s *spawner) start(cmd *exec.Cmd) error {
+func (s *spawner) loop() {
+	runtime.LockOSThread()
+	var t nsThread
+	for r := range s.reqs {
+		if r.ns != nil {
+			if err := t.enter(r.ns); err != nil {
+				r.done <- err
+				continue
+			}
+		}
+		r.done <- r.cmd.Start()
+	}
+}
+
+func (s *spawner) start(cmd *exec.Cmd, ns *privateMounts) error {
 	done := make(chan error, 1)
-	s.reqs <- spawnReq{cmd: cmd, done: done}
+	s.reqs <- spawnReq{cmd: cmd, ns: ns, done: done}
 	return <-done
+}
+
+// nsThread is the mount-namespace state of the spawning thread.
+type nsThread struct {
+	private    bool // mount propagation made private, once
+	tmpMounted bool // the current namespace has a replica's /tmp on top
+	secMounted bool
+}
+
+// enter gives the thread a fresh mount namespace laid out for one replica.
+func (t *nsThread) enter(m *privateMounts) error {
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if !t.private {
+		// Keep our mounts out of the host's namespace: systemd makes / shared.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make mounts private: %w", err)
+		}
+		t.private = true
+	}
+	// The copy carries the previous replica's mounts; lift them, or every namespace
+	// would carry one more than the last.
+	if t.tmpMounted {
+		if err := unix.Unmount("/tmp", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount previous /tmp: %w", err)
+		}
+		t.tmpMounted = false
+	}
+	if t.secMounted {
+		if err := unix.Unmount(SecretsMount, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount previous secrets: %w", err)
+		}
+		t.secMounted = false
+	}
+	// Enter the workdir before /tmp is replaced, so that a project under the host's /tmp
+	// keeps its working directory.
+	if err := unix.Chdir(m.dir); err != nil {
+		return fmt.Errorf("workdir: %w", err)
+	}
+	if err := unix.Mount(m.tmp, "/tmp", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("mount %s on /tmp: %w", m.tmp, err)
+	}
+	t.tmpMounted = true
+	if m.secrets != "" {
+		if err := unix.Mount(m.secrets, SecretsMount, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("mount secrets on %s: %w", SecretsMount, err)
+		}
+		t.secMounted = true
+		// A read-only bind needs a second, remounting call.
+		_ = unix.Mount("", SecretsMount, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, "")
+	}
+	return nil
 }
 
 // credentials is the account a replica runs as.
@@ -193,93 +268,77 @@ func lookupUser(name string) (credentials, error) {
 	return c, nil
 }
 
-// command builds the exec.Cmd of one replica for the isolation in use.
-func command(iso isolation, exe string, spec shimSpec, env []string) (*exec.Cmd, error) {
+// command builds the exec.Cmd of one replica for the isolation in use, and the mounts the
+// spawner must set up for it.
+func command(iso isolation, exe string, spec shimSpec, env []string) (*exec.Cmd, *privateMounts, error) {
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if iso == isolateTmpdir {
-		path, err := lookPath(spec.Argv[0], spec.Dir, env)
-		if err != nil {
-			return nil, err
-		}
-		cmd := &exec.Cmd{Path: path, Args: spec.Argv, Dir: spec.Dir, Env: env, SysProcAttr: attr}
-		if spec.SetUser {
-			groups := make([]uint32, len(spec.Groups))
-			for i, g := range spec.Groups {
-				groups[i] = uint32(g)
-			}
-			attr.Credential = &syscall.Credential{Uid: uint32(spec.UID), Gid: uint32(spec.GID), Groups: groups}
-		}
-		return cmd, nil
-	}
-	js, err := json.Marshal(spec)
-	if err != nil {
-		return nil, err
-	}
-	attr.Cloneflags = syscall.CLONE_NEWNS
 	if iso == isolateUserNS {
-		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		js, err := json.Marshal(spec)
+		if err != nil {
+			return nil, nil, err
+		}
 		uid, gid := os.Getuid(), os.Getgid()
+		attr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
+		return &exec.Cmd{
+			Path:        exe,
+			Args:        []string{exe, ShimArg},
+			Dir:         "/",
+			Env:         append(env, shimEnv+"="+string(js)),
+			SysProcAttr: attr,
+		}, nil, nil
 	}
-	return &exec.Cmd{
-		Path:        exe,
-		Args:        []string{exe, ShimArg},
-		Dir:         "/",
-		Env:         append(env, shimEnv+"="+string(js)),
-		SysProcAttr: attr,
-	}, nil
+	path, err := lookPath(spec.Argv[0], spec.Dir, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if strings.HasPrefix(path, "/tmp/") && iso == isolateMountNS {
+		return nil, nil, fmt.Errorf("%s is under /tmp, which a replica sees as its own private directory: install the program elsewhere", path)
+	}
+	if spec.SetUser {
+		groups := make([]uint32, len(spec.Groups))
+		for i, g := range spec.Groups {
+			groups[i] = uint32(g)
+		}
+		attr.Credential = &syscall.Credential{Uid: uint32(spec.UID), Gid: uint32(spec.GID), Groups: groups}
+	}
+	cmd := &exec.Cmd{Path: path, Args: spec.Argv, Env: env, SysProcAttr: attr}
+	if iso == isolateTmpdir {
+		cmd.Dir = spec.Dir
+		return cmd, nil, nil
+	}
+	// The spawning thread's working directory is the replica's.
+	return cmd, &privateMounts{dir: spec.Dir, tmp: spec.Tmp, secrets: spec.Secrets}, nil
 }
 
-// lookPath resolves a program the way the shim does, for the TMPDIR fallback that runs
-// it directly: relative to the workdir when it has a slash, else in the workload's PATH.
+// lookPath resolves a program the way a shell in the workdir would: relative to the
+// workdir when it has a slash, else in the workload's PATH.
 func lookPath(prog, dir string, env []string) (string, error) {
-	if containsSlash(prog) {
-		if prog[0] != '/' {
-			prog = dir + "/" + prog
+	if strings.Contains(prog, "/") {
+		if !filepath.IsAbs(prog) {
+			prog = filepath.Join(dir, prog)
 		}
 		return prog, nil
 	}
-	for i := len(env) - 1; i >= 0; i-- {
-		if len(env[i]) > 5 && env[i][:5] == "PATH=" {
-			for _, d := range splitList(env[i][5:]) {
-				p := d + "/" + prog
-				if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-					return p, nil
-				}
-			}
-			break
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
 		}
 	}
-	return "", fmt.Errorf("%s: %w", prog, exec.ErrNotFound)
-}
-
-func containsSlash(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return true
+	for _, d := range filepath.SplitList(path) {
+		p := filepath.Join(d, prog)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
 		}
 	}
-	return false
+	return "", fmt.Errorf("%s: %w in PATH", prog, exec.ErrNotFound)
 }
 
-func splitList(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ':' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
-// probeIsolation finds the strongest isolation this daemon may use, by starting the shim
-// once in probe mode.
+// probeIsolation finds the strongest isolation this daemon may use by starting `true`
+// once in it.
 func probeIsolation(sp *spawner, exe, dir string) (isolation, error) {
 	candidates := []isolation{isolateUserNS}
 	if os.Geteuid() == 0 {
@@ -287,13 +346,15 @@ func probeIsolation(sp *spawner, exe, dir string) (isolation, error) {
 	}
 	var errs []error
 	for _, iso := range candidates {
-		cmd, err := command(iso, exe, shimSpec{Tmp: dir, Dir: "/", Argv: []string{"true"}, Parent: os.Getpid(), Probe: true}, os.Environ())
+		spec := shimSpec{Tmp: dir, Dir: "/", Argv: []string{"true"}, Parent: os.Getpid(), Probe: true}
+		cmd, ns, err := command(iso, exe, spec, []string{"PATH=/usr/local/bin:/usr/bin:/bin"})
 		if err != nil {
-			return isolateTmpdir, err
+			errs = append(errs, fmt.Errorf("%s: %w", iso, err))
+			continue
 		}
 		out := &limitedBuffer{max: 4096}
 		cmd.Stderr = out
-		if err := sp.start(cmd); err != nil {
+		if err := sp.start(cmd, ns); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", iso, err))
 			continue
 		}

@@ -246,28 +246,28 @@ func (f *function) stop() {
 }
 
 // prepare creates the replica's directories, output pipes and command.
-func (s *Supervisor) prepare(r *replica, tmp string) (*exec.Cmd, pipe, pipe, error) {
+func (s *Supervisor) prepare(r *replica, tmp string) (*exec.Cmd, *privateMounts, pipe, pipe, error) {
 	spec := r.spec
 	creds, err := lookupUser(spec.User)
 	if err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	if err := os.Mkdir(r.dir, 0o711); err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	// Mode 1777 like /tmp; owned by the function's user so that it can also remove it.
 	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	if creds.set {
 		if err := os.Chown(tmp, creds.uid, creds.gid); err != nil {
-			return nil, pipe{}, pipe{}, err
+			return nil, nil, pipe{}, pipe{}, err
 		}
 	}
 	argv := spec.Command
@@ -279,21 +279,21 @@ func (s *Supervisor) prepare(r *replica, tmp string) (*exec.Cmd, pipe, pipe, err
 		Tmp: tmp, Dir: spec.Workdir, Argv: argv, Parent: os.Getpid(),
 		SetUser: creds.set, UID: creds.uid, GID: creds.gid, Groups: creds.groups,
 	}
-	cmd, err := command(s.iso, s.exe, sh, env)
+	cmd, ns, err := command(s.iso, s.exe, sh, env)
 	if err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	stdout, err := newPipe()
 	if err != nil {
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	stderr, err := newPipe()
 	if err != nil {
 		stdout.close()
-		return nil, pipe{}, pipe{}, err
+		return nil, nil, pipe{}, pipe{}, err
 	}
 	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
-	return cmd, stdout, stderr, nil
+	return cmd, ns, stdout, stderr, nil
 }
 
 // environ is the whole environment of a replica: nothing leaks from the daemon's own

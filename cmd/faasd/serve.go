@@ -18,6 +18,7 @@ import (
 
 	"faasd/config"
 	"faasd/proxy"
+	"faasd/scaler"
 	"faasd/supervisor"
 )
 
@@ -82,9 +83,18 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
+		Interval:   cfg.Gateway.ScaleInterval,
+		DownWindow: cfg.Gateway.ScaleDownWindow,
+	}, time.Now, log)
+	px.Metrics().RegisterMetricsWriter(writeFunctionMetrics(sup, px, sc))
+
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	sup.Apply(cfg.Functions)
+	scaleCtx, stopScaling := context.WithCancel(context.Background())
+	defer stopScaling()
+	go sc.Run(scaleCtx)
 	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(cfg.Functions), "version", version)
 
 	changes, stopWatch := watchFile(cfg.Path, log)
@@ -97,6 +107,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
+			stopScaling()
 			return shutdown(srv, sup, sigs, log)
 		case <-changes:
 			cfg = reload(cfg, sup, log, "file changed")
@@ -104,6 +115,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 			sup.Stop(context.Background())
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
+			stopScaling()
 			return shutdown(srv, sup, sigs, log)
 		}
 	}
