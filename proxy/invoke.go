@@ -18,6 +18,10 @@ import (
 	"faasd/supervisor"
 )
 
+// answerGrace is how long past a function's timeout the client connection stays open for
+// the gateway's own answer (504) to be written.
+const answerGrace = time.Second
+
 // call is the per-request state the reverse proxy's hooks need.
 type call struct {
 	route   *supervisor.Route
@@ -65,8 +69,12 @@ func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
-		_ = rc.SetReadDeadline(deadline)
-		_ = rc.SetWriteDeadline(deadline)
+		// The connection gets a moment more, so that the gateway can still say why.
+		_ = rc.SetReadDeadline(deadline.Add(answerGrace))
+		_ = rc.SetWriteDeadline(deadline.Add(answerGrace))
+		// The server renews the read deadline for the next request on this
+		// connection, but not the write deadline.
+		defer rc.SetWriteDeadline(time.Time{})
 	}
 	ep, waited, err := p.acquire(ctx, route, c, nil)
 	if err != nil {

@@ -1,0 +1,782 @@
+// Command coldstart measures faasd's cold starts end to end and sets them beside the floor:
+// the same program started without faasd.
+//
+//	go run ./bench/coldstart [-n 20]
+//
+// It builds bin/faasd and bin/hello-go, serves a Go and a Python hello-world that scale to
+// zero after a short idle time, and for each sample waits until the function is at zero
+// (the daemon logs "replica stopped"), sends one request on a fresh connection and records
+// the time to the 200 OK and the X-Faasd-Cold-Start header. If the function never goes to
+// zero on its own (no autoscaler), it falls back to restarting the daemon before each
+// sample: with min = 0 a function starts at zero and wakes on its first request.
+//
+// The floor: the same program spawned directly with PORT set, exec → first 200 OK, polled
+// with a tight loop of connect attempts. faasd overhead = faasd cold request − floor.
+// It needs root (faasd as root gives each replica a private /tmp in a mount namespace, and
+// the direct runs get one too, so nobody's /tmp/.lock is touched).
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Targets this benchmark reports against, for the Go hello-world.
+const (
+	targetColdP50     = 10 * time.Millisecond
+	targetOverheadP50 = 2 * time.Millisecond
+)
+
+type options struct {
+	n            int
+	listen       string
+	python       string
+	zeroDuration time.Duration
+	idleTimeout  time.Duration
+	settle       time.Duration
+	poll         time.Duration
+	mode         string
+	build        bool
+	keep         bool
+	only         string
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 20, "cold samples per function (and as many direct starts)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:18090", "address of the benchmark's daemon")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "interpreter of the Python function; must be readable by the function user (nobody)")
+	flag.DurationVar(&o.zeroDuration, "zero-duration", time.Second, "idle time before a function scales to zero")
+	flag.DurationVar(&o.idleTimeout, "idle-timeout", 15*time.Second, "how long to wait for scale to zero before falling back to daemon restarts")
+	flag.DurationVar(&o.settle, "settle", 200*time.Millisecond, "pause after a function reached zero, before the request")
+	flag.DurationVar(&o.poll, "poll", 100*time.Microsecond, "pause between connect attempts of the direct measurement")
+	flag.StringVar(&o.mode, "mode", "auto", "how a function gets to zero: idle (wait for scale to zero), restart (restart the daemon), auto (idle, else restart)")
+	flag.BoolVar(&o.build, "build", true, "run 'make build examples' first")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (daemon log, config)")
+	flag.StringVar(&o.only, "functions", "hello-go,hello-py", "functions to measure")
+	flag.Parse()
+	stopOnSignal()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "coldstart:", err)
+		os.Exit(1)
+	}
+}
+
+// function is one workload under test.
+type function struct {
+	name    string
+	argv    []string
+	workdir string
+}
+
+func run(o options) error {
+	if o.mode != "auto" && o.mode != "idle" && o.mode != "restart" {
+		return fmt.Errorf("-mode %q: want auto, idle or restart", o.mode)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: the daemon gives replicas a private /tmp only as root")
+	}
+	root, err := findRoot()
+	if err != nil {
+		return err
+	}
+	if o.build {
+		bld := exec.Command("make", "-C", root, "--no-print-directory", "build", "examples")
+		bld.Stdout, bld.Stderr = os.Stderr, os.Stderr
+		if err := bld.Run(); err != nil {
+			return fmt.Errorf("make build examples: %w", err)
+		}
+	}
+	all := []function{
+		{name: "hello-go", argv: []string{filepath.Join(root, "bin/hello-go")}, workdir: filepath.Join(root, "examples/hello-go")},
+		{name: "hello-py", argv: []string{o.python, filepath.Join(root, "bench/coldstart/hello.py")}, workdir: filepath.Join(root, "bench/coldstart")},
+	}
+	var fns []function
+	for _, f := range all {
+		if slices.Contains(strings.Split(o.only, ","), f.name) {
+			fns = append(fns, f)
+		}
+	}
+	if len(fns) == 0 {
+		return fmt.Errorf("-functions %q: none of hello-go, hello-py", o.only)
+	}
+	// Not under /tmp: replicas see their own /tmp, and the state dir must stay reachable.
+	work, err := os.MkdirTemp("/var/tmp", "faasd-bench-coldstart.")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		defer fmt.Fprintln(os.Stderr, "# kept", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	cfgPath := filepath.Join(work, "faasd.toml")
+	if err := os.WriteFile(cfgPath, []byte(configFile(o, work, fns)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "# load average %s; %d CPUs; %s\n", loadavg(), runtime.NumCPU(), pythonVersion(o.python))
+
+	cold, mode, err := measureCold(o, root, cfgPath, filepath.Join(work, "faasd.log"), fns)
+	if err != nil {
+		return err
+	}
+	floor, err := measureDirect(o, work, fns)
+	if err != nil {
+		return err
+	}
+	report(o, mode, fns, cold, floor)
+	return nil
+}
+
+func configFile(o options, work string, fns []function) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[gateway]\nlisten = %q\nstate_dir = %q\nauth = false\n", o.listen, filepath.Join(work, "state"))
+	for _, f := range fns {
+		fmt.Fprintf(&b, "\n[functions.%s]\nworkdir = %q\ncommand = [", f.name, f.workdir)
+		for i, a := range f.argv {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", a)
+		}
+		fmt.Fprintf(&b, "]\nlabels = { %q = \"0\", %q = \"1\", %q = \"true\", %q = %q }\n",
+			"com.openfaas.scale.min", "com.openfaas.scale.max", "com.openfaas.scale.zero",
+			"com.openfaas.scale.zero-duration", o.zeroDuration.String())
+	}
+	return b.String()
+}
+
+// coldSample is one request to a function at zero.
+type coldSample struct {
+	e2e      time.Duration // client: request sent → 200 OK and body read
+	held     time.Duration // X-Faasd-Cold-Start: the gateway held the request this long
+	ready    time.Duration // daemon log "replica ready after=": start of spawn → ready
+	toStart  time.Duration // client send → "replica started" line read (wake + prepare + fork)
+	toReady  time.Duration // client send → "replica ready" line read
+	readyToE time.Duration // "replica ready" line read → 200 OK read
+}
+
+func measureCold(o options, root, cfgPath, logPath string, fns []function) (map[string][]coldSample, string, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", err
+	}
+	defer logf.Close()
+	exe := filepath.Join(root, "bin/faasd")
+	d, err := startDaemon(exe, cfgPath, o.listen, logf)
+	if err != nil {
+		return nil, "", err
+	}
+	defer func() { d.stop() }()
+	mode := o.mode
+	client := &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		Timeout:   60 * time.Second,
+	}
+	out := map[string][]coldSample{}
+	for i := 0; i < o.n; i++ {
+		for _, f := range fns {
+			for attempt := 0; ; attempt++ {
+				if attempt == 3 {
+					return nil, "", fmt.Errorf("%s: no cold request in 3 attempts", f.name)
+				}
+				// Get the function to zero.
+				if d.live(f.name) > 0 {
+					switch mode {
+					case "restart":
+						d.stop()
+						if d, err = startDaemon(exe, cfgPath, o.listen, logf); err != nil {
+							return nil, "", err
+						}
+					default:
+						if !d.waitZero(f.name, o.idleTimeout) {
+							if mode == "idle" {
+								return nil, "", fmt.Errorf("%s did not scale to zero within %s", f.name, o.idleTimeout)
+							}
+							fmt.Fprintf(os.Stderr, "# %s did not scale to zero within %s: restarting the daemon before each sample instead\n", f.name, o.idleTimeout)
+							mode = "restart"
+							continue
+						}
+						if mode == "auto" {
+							mode = "idle"
+						}
+					}
+				}
+				time.Sleep(o.settle)
+				s, err := coldRequest(client, d, o.listen, f.name)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "# %s sample %d: %v\n", f.name, i+1, err)
+					continue
+				}
+				out[f.name] = append(out[f.name], s)
+				fmt.Fprintf(os.Stderr, "# %s cold %2d/%d: e2e %s held %s spawn→ready %s\n", f.name, i+1, o.n, ms(s.e2e), ms(s.held), ms(s.ready))
+				break
+			}
+		}
+	}
+	if mode == "auto" {
+		mode = "idle"
+	}
+	return out, mode, nil
+}
+
+func coldRequest(client *http.Client, d *daemon, listen, name string) (coldSample, error) {
+	var s coldSample
+	mark := d.readies(name)
+	t0 := time.Now()
+	resp, err := client.Get("http://" + listen + "/function/" + name + "/")
+	if err != nil {
+		return s, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	t1 := time.Now()
+	if err != nil {
+		return s, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("status %s", resp.Status)
+	}
+	s.e2e = t1.Sub(t0)
+	h := resp.Header.Get("X-Faasd-Cold-Start")
+	if h == "" {
+		return s, errors.New("no X-Faasd-Cold-Start header: the function was not at zero")
+	}
+	if s.held, err = time.ParseDuration(h); err != nil {
+		return s, fmt.Errorf("X-Faasd-Cold-Start %q: %w", h, err)
+	}
+	ev, ok := d.readyAfter(name, mark, 2*time.Second)
+	if !ok {
+		return s, errors.New(`no "replica ready" line in the daemon log`)
+	}
+	s.ready = ev.after
+	s.toStart = ev.startedSeen.Sub(t0)
+	s.toReady = ev.readySeen.Sub(t0)
+	s.readyToE = t1.Sub(ev.readySeen)
+	return s, nil
+}
+
+// daemon is a running bin/faasd whose log tells which replicas live.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change below
+	fns     map[string]*track
+}
+
+// track is what the log told of one function.
+type track struct {
+	live        int // replicas started and not yet stopped or failed
+	readyEvents []readyEvent
+	started     time.Time // when the last "replica started" line was read
+}
+
+type readyEvent struct {
+	after       time.Duration
+	startedSeen time.Time
+	readySeen   time.Time
+}
+
+func startDaemon(exe, cfgPath, listen string, logf *os.File) (*daemon, error) {
+	if c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%s is in use (set -listen)", listen)
+	}
+	cmd := exec.Command(exe, "serve", "-f", cfgPath)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{cmd: cmd, exited: make(chan struct{}), changed: make(chan struct{}), fns: map[string]*track{}}
+	go d.read(stderr, logf)
+	go func() { cmd.Wait(); close(d.exited) }()
+	setCurrent(d)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d, nil
+			}
+		}
+		select {
+		case <-d.exited:
+			return nil, fmt.Errorf("faasd exited at start: see %s", logf.Name())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, fmt.Errorf("faasd not healthy within 10s: see %s", logf.Name())
+		}
+	}
+}
+
+// read copies the daemon's log to logf and follows the replica lines.
+func (d *daemon) read(r io.Reader, logf io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		seen := time.Now()
+		line := sc.Text()
+		fmt.Fprintln(logf, line)
+		kv := parseLogfmt(line)
+		name := kv["function"]
+		if name == "" {
+			continue
+		}
+		d.mu.Lock()
+		t := d.fns[name]
+		if t == nil {
+			t = &track{}
+			d.fns[name] = t
+		}
+		switch kv["msg"] {
+		case "replica started":
+			t.live++
+			t.started = seen
+		case "replica stopped", "replica failed":
+			t.live--
+		case "replica ready":
+			after, _ := time.ParseDuration(kv["after"])
+			t.readyEvents = append(t.readyEvents, readyEvent{after: after, startedSeen: t.started, readySeen: seen})
+		default:
+			d.mu.Unlock()
+			continue
+		}
+		close(d.changed)
+		d.changed = make(chan struct{})
+		d.mu.Unlock()
+	}
+}
+
+func (d *daemon) live(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.fns[name]; t != nil {
+		return t.live
+	}
+	return 0
+}
+
+func (d *daemon) readies(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.fns[name]; t != nil {
+		return len(t.readyEvents)
+	}
+	return 0
+}
+
+// await waits until cond holds, under the lock, or timeout.
+func (d *daemon) await(timeout time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		d.mu.Lock()
+		ok, ch := cond(), d.changed
+		d.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return false
+		case <-d.exited:
+			return false
+		}
+	}
+}
+
+func (d *daemon) waitZero(name string, timeout time.Duration) bool {
+	return d.await(timeout, func() bool { t := d.fns[name]; return t == nil || t.live <= 0 })
+}
+
+func (d *daemon) readyAfter(name string, mark int, timeout time.Duration) (readyEvent, bool) {
+	var ev readyEvent
+	ok := d.await(timeout, func() bool {
+		t := d.fns[name]
+		if t == nil || len(t.readyEvents) <= mark {
+			return false
+		}
+		ev = t.readyEvents[mark]
+		return true
+	})
+	return ev, ok
+}
+
+// current is the running daemon, which an interrupt of this program stops first.
+var (
+	currentMu sync.Mutex
+	current   *daemon
+)
+
+func setCurrent(d *daemon) {
+	currentMu.Lock()
+	current = d
+	currentMu.Unlock()
+}
+
+// stopOnSignal makes SIGINT and SIGTERM stop the daemon (and so its replicas) before exiting.
+func stopOnSignal() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "# %s: stopping the daemon\n", sig)
+		currentMu.Lock()
+		d := current
+		currentMu.Unlock()
+		if d != nil {
+			d.stop()
+		}
+		os.Exit(130)
+	}()
+}
+
+// stop ends the daemon gracefully (it stops its replicas), or kills it after 20 s.
+func (d *daemon) stop() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(20 * time.Second):
+		fmt.Fprintln(os.Stderr, "# faasd did not stop within 20s: killing it")
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// parseLogfmt reads the key=value pairs of a slog text line; values may be quoted.
+func parseLogfmt(line string) map[string]string {
+	kv := map[string]string{}
+	for line != "" {
+		line = strings.TrimLeft(line, " ")
+		eq := strings.IndexByte(line, '=')
+		if eq < 0 {
+			break
+		}
+		key := line[:eq]
+		line = line[eq+1:]
+		var val string
+		if strings.HasPrefix(line, `"`) {
+			// Find the closing quote, skipping escaped ones.
+			end := 1
+			for end < len(line) && line[end] != '"' {
+				if line[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(line) {
+				end = len(line) - 1
+			}
+			if v, err := strconv.Unquote(line[:end+1]); err == nil {
+				val = v
+			} else {
+				val = line[1:end]
+			}
+			line = line[min(end+1, len(line)):]
+		} else {
+			sp := strings.IndexByte(line, ' ')
+			if sp < 0 {
+				sp = len(line)
+			}
+			val, line = line[:sp], line[sp:]
+		}
+		kv[key] = val
+	}
+	return kv
+}
+
+// measureDirect starts each program n times without faasd: exec → first 200 OK.
+func measureDirect(o options, work string, fns []function) (map[string][]time.Duration, error) {
+	tmp := filepath.Join(work, "direct-tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
+		return nil, err
+	}
+	sp, err := newPrivateTmpSpawner(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("direct runs need a private /tmp (the programs write /tmp/.lock): %w", err)
+	}
+	defer sp.close()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}, Timeout: 5 * time.Second}
+	out := map[string][]time.Duration{}
+	for i := 0; i < o.n; i++ {
+		for _, f := range fns {
+			d, err := directStart(sp, client, f, tmp, o.poll)
+			if err != nil {
+				return nil, fmt.Errorf("direct %s: %w", f.name, err)
+			}
+			out[f.name] = append(out[f.name], d)
+			fmt.Fprintf(os.Stderr, "# %s direct %2d/%d: exec→200 %s\n", f.name, i+1, o.n, ms(d))
+			time.Sleep(o.settle)
+		}
+	}
+	return out, nil
+}
+
+func directStart(sp *spawner, client *http.Client, f function, tmp string, poll time.Duration) (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(f.argv[0], f.argv[1:]...)
+	cmd.Dir = f.workdir
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "PORT=" + strconv.Itoa(port)}
+	// As the daemon runs it: as nobody, in its own process group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:    true,
+		Pdeathsig:  syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65534},
+	}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	t0 := time.Now()
+	if err := sp.start(cmd); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		os.Remove(filepath.Join(tmp, ".lock"))
+	}()
+	deadline := t0.Add(10 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(t0), nil
+			}
+			return 0, fmt.Errorf("status %s", resp.Status)
+		}
+		select {
+		case err := <-exited:
+			return 0, fmt.Errorf("exited before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("no 200 within 10s: %w", err)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// spawner starts processes from one OS thread that has its own mount namespace with dir
+// bound on /tmp, so that the children see dir as /tmp (as faasd's replicas see theirs) and
+// the host's /tmp/.lock is left alone. The rest of this program keeps the host's mounts.
+type spawner struct {
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func newPrivateTmpSpawner(dir string) (*spawner, error) {
+	sp := &spawner{reqs: make(chan spawnReq)}
+	ready := make(chan error, 1)
+	go func() {
+		// Never unlocked: when this goroutine ends, its thread (and namespace) go too.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+			ready <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			ready <- fmt.Errorf("make mounts private: %w", err)
+			return
+		}
+		if err := unix.Mount(dir, "/tmp", "", unix.MS_BIND, ""); err != nil {
+			ready <- fmt.Errorf("bind %s on /tmp: %w", dir, err)
+			return
+		}
+		ready <- nil
+		for r := range sp.reqs {
+			r.done <- r.cmd.Start()
+		}
+	}()
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+func (sp *spawner) start(cmd *exec.Cmd) error {
+	done := make(chan error, 1)
+	sp.reqs <- spawnReq{cmd: cmd, done: done}
+	return <-done
+}
+
+func (sp *spawner) close() { close(sp.reqs) }
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func report(o options, mode string, fns []function, cold map[string][]coldSample, floor map[string][]time.Duration) {
+	how := "waited for scale to zero (zero-duration " + o.zeroDuration.String() + ")"
+	if mode == "restart" {
+		how = "restarted the daemon before each sample (function min = 0)"
+	}
+	fmt.Printf("\nfaasd cold start: %d samples per function; %s; fresh client connection per request\n\n", o.n, how)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "function\tmeasure\tn\tp50 ms\tp95 ms\tmin ms\tmax ms\t")
+	for _, f := range fns {
+		cs := cold[f.name]
+		pick := func(get func(coldSample) time.Duration) []time.Duration {
+			out := make([]time.Duration, len(cs))
+			for i, s := range cs {
+				out[i] = get(s)
+			}
+			return out
+		}
+		e2e := pick(func(s coldSample) time.Duration { return s.e2e })
+		rows := []struct {
+			what string
+			ds   []time.Duration
+		}{
+			{"faasd cold request, e2e", e2e},
+			{"  X-Faasd-Cold-Start (held)", pick(func(s coldSample) time.Duration { return s.held })},
+			{"  send → 'replica started' logged", pick(func(s coldSample) time.Duration { return s.toStart })},
+			{"  spawn → ready (daemon 'after=')", pick(func(s coldSample) time.Duration { return s.ready })},
+			{"  'replica ready' logged → 200 read", pick(func(s coldSample) time.Duration { return s.readyToE })},
+			{"direct exec → 200", floor[f.name]},
+		}
+		for _, r := range rows {
+			st := summarize(r.ds)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", f.name, r.what, len(r.ds), ms(st.p50), ms(st.p95), ms(st.min), ms(st.max))
+		}
+		c, d := summarize(e2e), summarize(floor[f.name])
+		fmt.Fprintf(tw, "%s\t%s\t\t%s\t%s\t\t\t\n", f.name, "faasd overhead (e2e − direct)", msSigned(c.p50-d.p50), msSigned(c.p95-d.p95))
+		fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
+	}
+	tw.Flush()
+	if cs, ok := cold["hello-go"]; ok && len(floor["hello-go"]) > 0 {
+		e2e := make([]time.Duration, len(cs))
+		for i, s := range cs {
+			e2e[i] = s.e2e
+		}
+		c, d := summarize(e2e), summarize(floor["hello-go"])
+		fmt.Printf("target hello-go cold request p50 < %s: %s (%s)\n", ms(targetColdP50), verdict(c.p50 < targetColdP50), ms(c.p50))
+		fmt.Printf("target hello-go faasd overhead p50 < %s: %s (%s)\n", ms(targetOverheadP50), verdict(c.p50-d.p50 < targetOverheadP50), msSigned(c.p50-d.p50))
+	}
+}
+
+type stats struct{ p50, p95, min, max time.Duration }
+
+// summarize gives nearest-rank percentiles.
+func summarize(ds []time.Duration) stats {
+	if len(ds) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := func(p float64) time.Duration {
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	return stats{p50: rank(0.50), p95: rank(0.95), min: s[0], max: s[len(s)-1]}
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
+
+func msSigned(d time.Duration) string {
+	if d >= 0 {
+		return "+" + ms(d)
+	}
+	return ms(d)
+}
+
+// findRoot walks up from the working directory to the module faasd.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(data), "module faasd\n") {
+			if strings.HasPrefix(dir+"/", "/tmp/") {
+				return "", fmt.Errorf("%s is under /tmp, which replicas see as their private /tmp", dir)
+			}
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run from inside the faasd repository")
+		}
+		dir = parent
+	}
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func pythonVersion(python string) string {
+	out, err := exec.CommandContext(context.Background(), python, "--version").CombinedOutput()
+	if err != nil {
+		return python + ": " + err.Error()
+	}
+	return python + " " + strings.TrimSpace(strings.TrimPrefix(string(out), "Python "))
+}
