@@ -211,3 +211,25 @@ stop_grace = "1s"`, m)))
 		})
 	}
 }
+
+func TestUnprivilegedDaemonGivesEachReplicaItsOwnTmp(t *testing.T) {
+	// A developer's laptop: the daemon is not root, so replicas get a user namespace.
+	d := testkit.StartDaemon(t, workload("laptop", `labels = { "com.openfaas.scale.min" = "2" }`),
+		testkit.Options{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}})
+	pidsServing(t, d, "laptop", 2)
+	for range 10 {
+		info, err := d.GetInfo("laptop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.LockPID != fmt.Sprint(info.PID) {
+			t.Fatalf("replica %d reads the lock file of %q: /tmp is shared", info.PID, info.LockPID)
+		}
+		if info.UID != 65534 || info.TMPDIR != "" {
+			t.Fatalf("uid %d TMPDIR %q: want the daemon's uid and a private /tmp", info.UID, info.TMPDIR)
+		}
+	}
+	if !strings.Contains(d.Log(), `isolation="user and mount namespace"`) {
+		t.Errorf("daemon did not report user-namespace isolation:\n%s", d.Log())
+	}
+}

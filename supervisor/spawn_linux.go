@@ -100,6 +100,9 @@ func Shim() error {
 	if spec.Probe {
 		os.Exit(0)
 	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("spawn shim: drop ambient capabilities: %w", err)
+	}
 	if spec.SetUser {
 		if err := unix.Setgroups(spec.Groups); err != nil {
 			return fmt.Errorf("spawn shim: setgroups: %w", err)
@@ -282,6 +285,10 @@ func command(iso isolation, exe string, spec shimSpec, env []string) (*exec.Cmd,
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
 		attr.GidMappingsEnableSetgroups = false
+		// The shim keeps its own uid inside the namespace, so exec would drop the
+		// capabilities the namespace gave it; an ambient CAP_SYS_ADMIN survives exec
+		// for the mounts, and the shim clears it before exec'ing the workload.
+		attr.AmbientCaps = []uintptr{unix.CAP_SYS_ADMIN}
 		return &exec.Cmd{
 			Path:        exe,
 			Args:        []string{exe, ShimArg},
