@@ -1,7 +1,8 @@
 # faasd: `make run` serves the example stack, `make test` runs every test.
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 # Packages with concurrency run under the race detector.
 UNIT := ./config/... ./supervisor/... ./proxy/... ./scaler/... ./watchdog/... ./cmd/...

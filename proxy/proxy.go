@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -32,6 +33,14 @@ type Options struct {
 	HoldTimeout  time.Duration // how long a request waits for a ready replica
 	MaxHeld      int           // requests per function that may wait at once; 0 = no cap
 	Version      string
+	Commit       string
+
+	// The OpenFaaS API under /system, when Registry is set.
+	Registry     Registry
+	Control      Control
+	Credentials  *Credentials // basic auth on /system; nil: open
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -42,6 +51,15 @@ type Proxy struct {
 	holdTimeout time.Duration
 	maxHeld     int
 	version     string
+	commit      string
+
+	registry Registry
+	control  Control
+	creds    *Credentials
+	apiRead  time.Duration
+	apiWrite time.Duration
+	closing  chan struct{}
+	close    sync.Once
 
 	balancer  balancer
 	stats     statsTable
@@ -60,7 +78,17 @@ func New(opts Options) *Proxy {
 		holdTimeout: opts.HoldTimeout,
 		maxHeld:     opts.MaxHeld,
 		version:     opts.Version,
+		commit:      opts.Commit,
+		registry:    opts.Registry,
+		control:     opts.Control,
+		creds:       opts.Credentials,
+		apiRead:     opts.ReadTimeout,
+		apiWrite:    opts.WriteTimeout,
+		closing:     make(chan struct{}),
 		metrics:     metrics.NewSet(),
+	}
+	if p.commit == "" {
+		p.commit = "unknown"
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -74,6 +102,10 @@ func New(opts Options) *Proxy {
 	p.router = p.routes()
 	return p
 }
+
+// Close ends the streams that would otherwise run until their clients leave (log
+// follows), so that a graceful shutdown does not wait for them.
+func (p *Proxy) Close() { p.close.Do(func() { close(p.closing) }) }
 
 // Router exposes the route table so that the API can add its routes beside ours.
 func (p *Proxy) Router() *httprouter.Router { return p.router }
@@ -119,6 +151,9 @@ func (p *Proxy) routes() *httprouter.Router {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		p.metrics.WritePrometheus(w)
 	})
+	if p.registry != nil {
+		p.apiRoutes(r)
+	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
 	})

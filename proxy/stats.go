@@ -27,6 +27,7 @@ type Stats struct {
 type counters struct {
 	name          string
 	started       atomic.Uint64
+	completed     atomic.Uint64
 	inflight      atomic.Int64
 	held          atomic.Int64
 	coldStarts    atomic.Uint64
@@ -61,6 +62,7 @@ func (c *counters) begin() {
 
 func (c *counters) end(code int, d time.Duration) {
 	c.inflight.Add(-1)
+	c.completed.Add(1)
 	c.mu.Lock()
 	m := c.byCode[code]
 	if m == nil {

@@ -387,3 +387,12 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 }
 
 func (l *limitedBuffer) String() string { return string(l.b) }
+
+// ownerOf returns the credentials that own a file.
+func ownerOf(fi os.FileInfo) credentials {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || os.Geteuid() != 0 {
+		return credentials{}
+	}
+	return credentials{set: true, uid: int(st.Uid), gid: int(st.Gid)}
+}

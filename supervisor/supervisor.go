@@ -33,6 +33,9 @@ type Options struct {
 	Exe      string       // the faasd binary, for the spawn shim and classic mode; default: this executable
 	Logger   *slog.Logger // default: slog.Default()
 	LogLines int          // lines kept per function; default 1000
+	// SecretsDir holds the secret values; replicas see those their function lists at
+	// SecretsMount.
+	SecretsDir string
 }
 
 // Supervisor runs every function's replicas.
@@ -46,6 +49,7 @@ type Supervisor struct {
 	ports   *ports
 	nextID  atomic.Int64
 	lines   int
+	secrets string
 
 	mu     sync.Mutex
 	fns    map[string]*function
@@ -68,6 +72,7 @@ func New(opts Options) (*Supervisor, error) {
 		spawner: newSpawner(),
 		ports:   newPorts(),
 		lines:   opts.LogLines,
+		secrets: opts.SecretsDir,
 		fns:     map[string]*function{},
 		logs:    map[string]*Logs{},
 	}
@@ -107,6 +112,12 @@ func New(opts Options) (*Supervisor, error) {
 	iso, err := probeIsolation(s.spawner, s.exe, probe)
 	os.RemoveAll(probe)
 	s.iso = iso
+	if iso == isolateMountNS {
+		// The mount point of secrets must exist on the host; it stays empty there.
+		if err := os.MkdirAll(SecretsMount, 0o755); err != nil {
+			s.log.Warn("secrets cannot be mounted", "path", SecretsMount, "err", err)
+		}
+	}
 	if iso == isolateTmpdir {
 		s.log.Warn("no mount namespaces: replicas share /tmp and get TMPDIR pointing at a private directory instead; programs that write /tmp/.lock literally cannot run more than one replica", "err", err)
 	} else {
@@ -270,13 +281,21 @@ func (s *Supervisor) prepare(r *replica, tmp string) (*exec.Cmd, *privateMounts,
 			return nil, nil, pipe{}, pipe{}, err
 		}
 	}
+	secretsDir, err := s.copySecrets(spec, r.dir, creds)
+	if err != nil {
+		return nil, nil, pipe{}, pipe{}, err
+	}
 	argv := spec.Command
 	env := s.environ(spec, r, creds, tmp)
+	if secretsDir != "" && !s.canMountSecrets() {
+		env = append(env, "OPENFAAS_SECRETS_PATH="+secretsDir)
+		secretsDir = ""
+	}
 	if spec.Fprocess != "" {
 		argv = []string{s.exe, "watchdog"}
 	}
 	sh := shimSpec{
-		Tmp: tmp, Dir: spec.Workdir, Argv: argv, Parent: os.Getpid(),
+		Tmp: tmp, Secrets: secretsDir, Dir: spec.Workdir, Argv: argv, Parent: os.Getpid(),
 		SetUser: creds.set, UID: creds.uid, GID: creds.gid, Groups: creds.groups,
 	}
 	cmd, ns, err := command(s.iso, s.exe, sh, env)
@@ -303,7 +322,7 @@ func (s *Supervisor) environ(spec *config.Function, r *replica, c credentials, t
 	if path == "" {
 		path = "/usr/local/bin:/usr/bin:/bin"
 	}
-	env := []string{"PATH=" + path, "HOME=/tmp"}
+	env := []string{"PATH=" + path, "HOME=/tmp", "HOSTNAME=" + spec.Name}
 	for _, k := range []string{"LANG", "LC_ALL", "TZ"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)

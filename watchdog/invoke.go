@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -127,7 +128,24 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 		s.log.Printf("Error waiting for process %d: %s", pid, werr)
 	}
 	p.reap(werr == nil)
+	src, _ := stdin.(*stdinSource)
+	abandoned := src != nil && !src.done.Load()
+	if abandoned {
+		// The child is gone and nothing will read the rest of the body, but the copier may
+		// be blocked reading it from a client that is slow or stalled, and cmd.Wait waits
+		// for the copier. A read deadline in the past wakes it.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	err = cmd.Wait()
+	if abandoned || src != nil && !src.sawEOF.Load() {
+		// Part of the body was never read. Left alone, net/http would read up to 256 KiB
+		// of it before answering, so a stalled client would hold the answer until
+		// read_timeout. And after the deadline above the connection must not be reused
+		// at all: if the body did end meanwhile, net/http is already reading the next
+		// request in the background, and the deadline failing that read cancels the
+		// context of every later request on the connection.
+		w.Header().Set("Connection", "close")
+	}
 
 	if stderr != nil && stderr.Len() > 0 {
 		s.log.Printf("stderr: %s", stderr.Bytes())
@@ -359,15 +377,21 @@ func (p *proc) kill(cause error) {
 
 // failBody is called by the stdin copier: a body cut short must never reach the child as a
 // clean EOF (sha512sum of half an upload is a wrong answer, not an error), so the child dies
-// before its stdin is closed.
-func (p *proc) failBody(err error) {
+// before its stdin is closed. It reports whether the error is news: once the child has
+// exited or been killed for another reason, a body error is a consequence (the copier was
+// woken on purpose).
+func (p *proc) failBody(err error) bool {
 	p.mu.Lock()
-	if p.bodyErr == nil {
-		p.bodyErr = err
+	defer p.mu.Unlock()
+	if p.reaping || p.cause != nil {
+		return false
 	}
-	p.mu.Unlock()
+	p.bodyErr, p.cause = err, errBodyRead
 	p.s.log.Printf("Error reading request body: %s", err)
-	p.kill(errBodyRead)
+	if p.pid != 0 {
+		killGroup(p.pid)
+	}
+	return true
 }
 
 // reap marks the child as exited. Its process group may still hold background jobs the
@@ -396,14 +420,15 @@ func (s *server) logKill(cause error) {
 		s.log.Printf("Write timeout (%s) exceeded, killing process: %s", s.cfg.WriteTimeout, s.cfg.Process)
 	case errShutdown:
 		s.log.Printf("Shutting down, killing process: %s", s.cfg.Process)
-	case errBodyRead:
-		// failBody has said why.
 	default:
 		s.log.Printf("Client disconnected, killing process: %s", s.cfg.Process)
 	}
 }
 
 func killedBySignal(state *os.ProcessState) bool {
+	if state == nil {
+		return false
+	}
 	ws, ok := state.Sys().(syscall.WaitStatus)
 	return ok && ws.Signaled()
 }
@@ -412,19 +437,26 @@ func killedBySignal(state *os.ProcessState) bool {
 // io.Copy, which prefers WriteTo: that lets the copy use a pooled buffer (os.File.ReadFrom
 // would allocate 32 KiB per request) and see body errors before the pipe is closed.
 type stdinSource struct {
-	body io.Reader
-	p    *proc
+	body   io.Reader
+	p      *proc
+	done   atomic.Bool // the copy has ended, however
+	sawEOF atomic.Bool // the whole body was read
 }
 
 func (s *stdinSource) Read(b []byte) (int, error) {
 	n, err := s.body.Read(b)
-	if err != nil && err != io.EOF {
-		s.p.failBody(err)
+	if err != nil {
+		s.sawEOF.Store(err == io.EOF)
+		s.done.Store(true)
+		if err != io.EOF && !s.p.failBody(err) {
+			err = io.EOF // woken on purpose once the child was gone: nothing to report
+		}
 	}
 	return n, err
 }
 
 func (s *stdinSource) WriteTo(w io.Writer) (int64, error) {
+	defer s.done.Store(true)
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
@@ -441,10 +473,13 @@ func (s *stdinSource) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 		if rerr == io.EOF {
+			s.sawEOF.Store(true)
 			return total, nil
 		}
 		if rerr != nil {
-			s.p.failBody(rerr)
+			if !s.p.failBody(rerr) {
+				return total, nil // woken on purpose once the child was gone
+			}
 			return total, rerr
 		}
 	}

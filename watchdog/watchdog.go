@@ -146,6 +146,9 @@ type server struct {
 }
 
 func newServer(cfg Config, logw io.Writer) *server {
+	if logw == nil {
+		logw = io.Discard
+	}
 	if cfg.Process == "" {
 		cfg.Process = joinArgv(cfg.Argv)
 	}

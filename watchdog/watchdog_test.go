@@ -123,7 +123,7 @@ func TestShutdownRemovesLockThenDrainsInFlightRequest(t *testing.T) {
 	}
 }
 
-func TestShutdownKillsWhatDrainingCannotFinish(t *testing.T) {
+func TestShutdownReturnsOnlyAfterChildrenAreGone(t *testing.T) {
 	t.Parallel()
 	pidDir := t.TempDir()
 	h := start(t, map[string]string{"fprocess": shScript(t, groupScript), "write_timeout": "300ms"}, "PIDDIR="+pidDir)

@@ -2,14 +2,20 @@
 
 The smallest faasd function in Python, stdlib only: it serves "Hello, world!" on
 127.0.0.1:$PORT, writes /tmp/.lock once the socket listens, and on SIGTERM removes the
-lock and stops after the request in progress. Run it with /usr/bin/python3: faasd runs
-functions as an unprivileged user, who cannot read an interpreter under /root.
+lock and stops.
+
+Each connection gets a thread: the gateway keeps idle keep-alive connections open, and a
+single-threaded server would sit on one of them forever, serving nobody else and never
+getting back to its loop to see the shutdown.
+
+Run it with /usr/bin/python3: faasd runs functions as an unprivileged user, who cannot
+read an interpreter installed under /root (pyenv).
 """
 
 import os
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = "/tmp/.lock"
 
@@ -30,8 +36,9 @@ class Hello(BaseHTTPRequestHandler):
 
 
 def main():
-    # HTTPServer binds and listens in its constructor: the port accepts from here on.
-    server = HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), Hello)
+    # The constructor binds and listens: the port accepts connections from here on.
+    server = ThreadingHTTPServer(("127.0.0.1", int(os.environ.get("PORT", "8080"))), Hello)
+    server.daemon_threads = True  # idle keep-alive connections must not hold up the exit
     with open(LOCK, "w"):
         pass
 

@@ -19,6 +19,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +53,7 @@ type options struct {
 	listen       string
 	python       string
 	zeroDuration time.Duration
+	downWindow   time.Duration
 	idleTimeout  time.Duration
 	settle       time.Duration
 	poll         time.Duration
@@ -67,6 +69,7 @@ func main() {
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:18090", "address of the benchmark's daemon")
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "interpreter of the Python function; must be readable by the function user (nobody)")
 	flag.DurationVar(&o.zeroDuration, "zero-duration", time.Second, "idle time before a function scales to zero")
+	flag.DurationVar(&o.downWindow, "down-window", time.Second, "the daemon's scale_down_window; a wake from zero is held that long before zero-duration can end it")
 	flag.DurationVar(&o.idleTimeout, "idle-timeout", 15*time.Second, "how long to wait for scale to zero before falling back to daemon restarts")
 	flag.DurationVar(&o.settle, "settle", 200*time.Millisecond, "pause after a function reached zero, before the request")
 	flag.DurationVar(&o.poll, "poll", 100*time.Microsecond, "pause between connect attempts of the direct measurement")
@@ -134,13 +137,10 @@ func run(o options) error {
 	if err := os.WriteFile(cfgPath, []byte(configFile(o, work, fns)), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "# load average %s; %d CPUs; %s\n", loadavg(), runtime.NumCPU(), pythonVersion(o.python))
+	fmt.Fprintf(os.Stderr, "# load average %s; %d CPUs; bin/faasd %s, bin/hello-go %s; %s\n", loadavg(), runtime.NumCPU(),
+		linkage(filepath.Join(root, "bin/faasd")), linkage(filepath.Join(root, "bin/hello-go")), pythonVersion(o.python))
 
-	cold, mode, err := measureCold(o, root, cfgPath, filepath.Join(work, "faasd.log"), fns)
-	if err != nil {
-		return err
-	}
-	floor, err := measureDirect(o, work, fns)
+	cold, floor, mode, err := measure(o, root, work, cfgPath, fns)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,8 @@ func run(o options) error {
 
 func configFile(o options, work string, fns []function) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[gateway]\nlisten = %q\nstate_dir = %q\nauth = false\n", o.listen, filepath.Join(work, "state"))
+	fmt.Fprintf(&b, "[gateway]\nlisten = %q\nstate_dir = %q\nauth = false\nscale_down_window = %q\n",
+		o.listen, filepath.Join(work, "state"), o.downWindow.String())
 	for _, f := range fns {
 		fmt.Fprintf(&b, "\n[functions.%s]\nworkdir = %q\ncommand = [", f.name, f.workdir)
 		for i, a := range f.argv {
@@ -176,16 +177,31 @@ type coldSample struct {
 	readyToE time.Duration // "replica ready" line read → 200 OK read
 }
 
-func measureCold(o options, root, cfgPath, logPath string, fns []function) (map[string][]coldSample, string, error) {
-	logf, err := os.Create(logPath)
+// measure takes n cold samples of each function through faasd and, right after each, one
+// direct start of the same program, so that the noise of a shared machine falls on both.
+func measure(o options, root, work, cfgPath string, fns []function) (map[string][]coldSample, map[string][]time.Duration, string, error) {
+	tmp := filepath.Join(work, "direct-tmp")
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		return nil, nil, "", err
+	}
+	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
+		return nil, nil, "", err
+	}
+	sp, err := newPrivateTmpSpawner(tmp)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", fmt.Errorf("direct runs need a private /tmp (the programs write /tmp/.lock): %w", err)
+	}
+	defer sp.close()
+
+	logf, err := os.Create(filepath.Join(work, "faasd.log"))
+	if err != nil {
+		return nil, nil, "", err
 	}
 	defer logf.Close()
 	exe := filepath.Join(root, "bin/faasd")
 	d, err := startDaemon(exe, cfgPath, o.listen, logf)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	defer func() { d.stop() }()
 	mode := o.mode
@@ -193,12 +209,13 @@ func measureCold(o options, root, cfgPath, logPath string, fns []function) (map[
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		Timeout:   60 * time.Second,
 	}
-	out := map[string][]coldSample{}
+	cold := map[string][]coldSample{}
+	floor := map[string][]time.Duration{}
 	for i := 0; i < o.n; i++ {
 		for _, f := range fns {
 			for attempt := 0; ; attempt++ {
 				if attempt == 3 {
-					return nil, "", fmt.Errorf("%s: no cold request in 3 attempts", f.name)
+					return nil, nil, "", fmt.Errorf("%s: no cold request in 3 attempts", f.name)
 				}
 				// Get the function to zero.
 				if d.live(f.name) > 0 {
@@ -206,12 +223,12 @@ func measureCold(o options, root, cfgPath, logPath string, fns []function) (map[
 					case "restart":
 						d.stop()
 						if d, err = startDaemon(exe, cfgPath, o.listen, logf); err != nil {
-							return nil, "", err
+							return nil, nil, "", err
 						}
 					default:
 						if !d.waitZero(f.name, o.idleTimeout) {
 							if mode == "idle" {
-								return nil, "", fmt.Errorf("%s did not scale to zero within %s", f.name, o.idleTimeout)
+								return nil, nil, "", fmt.Errorf("%s did not scale to zero within %s", f.name, o.idleTimeout)
 							}
 							fmt.Fprintf(os.Stderr, "# %s did not scale to zero within %s: restarting the daemon before each sample instead\n", f.name, o.idleTimeout)
 							mode = "restart"
@@ -228,16 +245,24 @@ func measureCold(o options, root, cfgPath, logPath string, fns []function) (map[
 					fmt.Fprintf(os.Stderr, "# %s sample %d: %v\n", f.name, i+1, err)
 					continue
 				}
-				out[f.name] = append(out[f.name], s)
-				fmt.Fprintf(os.Stderr, "# %s cold %2d/%d: e2e %s held %s spawn→ready %s\n", f.name, i+1, o.n, ms(s.e2e), ms(s.held), ms(s.ready))
+				cold[f.name] = append(cold[f.name], s)
 				break
 			}
+			time.Sleep(o.settle)
+			dt, err := directStart(sp, f, tmp, o.poll)
+			if err != nil {
+				return nil, nil, "", fmt.Errorf("direct %s: %w", f.name, err)
+			}
+			floor[f.name] = append(floor[f.name], dt)
+			s := cold[f.name][len(cold[f.name])-1]
+			fmt.Fprintf(os.Stderr, "# %s %2d/%d: faasd e2e %s (held %s, spawn→ready %s) | direct exec→200 %s\n",
+				f.name, i+1, o.n, ms(s.e2e), ms(s.held), ms(s.ready), ms(dt))
 		}
 	}
 	if mode == "auto" {
 		mode = "idle"
 	}
-	return out, mode, nil
+	return cold, floor, mode, nil
 }
 
 func coldRequest(client *http.Client, d *daemon, listen, name string) (coldSample, error) {
@@ -520,51 +545,23 @@ func parseLogfmt(line string) map[string]string {
 	return kv
 }
 
-// measureDirect starts each program n times without faasd: exec → first 200 OK.
-func measureDirect(o options, work string, fns []function) (map[string][]time.Duration, error) {
-	tmp := filepath.Join(work, "direct-tmp")
-	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
-		return nil, err
-	}
-	sp, err := newPrivateTmpSpawner(tmp)
-	if err != nil {
-		return nil, fmt.Errorf("direct runs need a private /tmp (the programs write /tmp/.lock): %w", err)
-	}
-	defer sp.close()
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}, Timeout: 5 * time.Second}
-	out := map[string][]time.Duration{}
-	for i := 0; i < o.n; i++ {
-		for _, f := range fns {
-			d, err := directStart(sp, client, f, tmp, o.poll)
-			if err != nil {
-				return nil, fmt.Errorf("direct %s: %w", f.name, err)
-			}
-			out[f.name] = append(out[f.name], d)
-			fmt.Fprintf(os.Stderr, "# %s direct %2d/%d: exec→200 %s\n", f.name, i+1, o.n, ms(d))
-			time.Sleep(o.settle)
-		}
-	}
-	return out, nil
-}
-
-func directStart(sp *spawner, client *http.Client, f function, tmp string, poll time.Duration) (time.Duration, error) {
+// directStart runs a program once without faasd, as nobody with a private /tmp, and
+// returns the time from exec to its first 200 OK: connect is retried every poll until the
+// port accepts, then one GET goes over that connection.
+func directStart(sp *spawner, f function, tmp string, poll time.Duration) (time.Duration, error) {
 	port, err := freePort()
 	if err != nil {
 		return 0, err
 	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cmd := exec.Command(f.argv[0], f.argv[1:]...)
 	cmd.Dir = f.workdir
 	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "PORT=" + strconv.Itoa(port)}
-	// As the daemon runs it: as nobody, in its own process group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
 		Pdeathsig:  syscall.SIGKILL,
 		Credential: &syscall.Credential{Uid: 65534, Gid: 65534},
 	}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
 	t0 := time.Now()
 	if err := sp.start(cmd); err != nil {
 		return 0, err
@@ -583,14 +580,26 @@ func directStart(sp *spawner, client *http.Client, f function, tmp string, poll 
 	}()
 	deadline := t0.Add(10 * time.Second)
 	for {
-		resp, err := client.Get(url)
+		conn, err := net.Dial("tcp", addr)
 		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return time.Since(t0), nil
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
+				return 0, err
 			}
-			return 0, fmt.Errorf("status %s", resp.Status)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				return 0, err
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return 0, err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("status %s", resp.Status)
+			}
+			return time.Since(t0), nil
 		}
 		select {
 		case err := <-exited:
@@ -598,7 +607,7 @@ func directStart(sp *spawner, client *http.Client, f function, tmp string, poll 
 		default:
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no 200 within 10s: %w", err)
+			return 0, fmt.Errorf("not listening within 10s: %w", err)
 		}
 		time.Sleep(poll)
 	}
@@ -771,6 +780,22 @@ func loadavg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// linkage tells whether a binary needs the dynamic loader (a cgo build), which adds to
+// every start.
+func linkage(path string) string {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "dynamic"
+		}
+	}
+	return "static"
 }
 
 func pythonVersion(python string) string {

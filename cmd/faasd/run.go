@@ -9,8 +9,11 @@ import (
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 // errUsage marks a command line that could not be understood; flag has said why.
 var errUsage = errors.New("usage")

@@ -18,6 +18,7 @@ import (
 
 	"faasd/config"
 	"faasd/proxy"
+	"faasd/registry"
 	"faasd/scaler"
 	"faasd/supervisor"
 )
@@ -59,11 +60,32 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	sup, err := supervisor.New(supervisor.Options{StateDir: cfg.Gateway.StateDir, Logger: log})
+	secretsDir := filepath.Join(cfg.Gateway.StateDir, "secrets", registry.Namespace)
+	sup, err := supervisor.New(supervisor.Options{StateDir: cfg.Gateway.StateDir, Logger: log, SecretsDir: secretsDir})
 	if err != nil {
 		return err
 	}
+	reg, err := registry.Open(cfg.Gateway.StateDir, cfg.Gateway, sup, log)
+	if err != nil {
+		sup.Stop(context.Background())
+		return err
+	}
+	var creds *proxy.Credentials
+	if cfg.Gateway.Auth {
+		c, err := proxy.LoadCredentials(filepath.Join(cfg.Gateway.StateDir, "credentials"))
+		if err != nil {
+			sup.Stop(context.Background())
+			return err
+		}
+		creds = &c
+	}
 	px := proxy.New(proxy.Options{
+		Registry:     reg,
+		Control:      sup,
+		Credentials:  creds,
+		ReadTimeout:  cfg.Gateway.ReadTimeout,
+		WriteTimeout: cfg.Gateway.WriteTimeout,
+		Commit:       commit,
 		Backends:     sup,
 		Logger:       log,
 		MaxBodyBytes: cfg.Gateway.MaxBodyBytes,
@@ -83,6 +105,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	srv.RegisterOnShutdown(px.Close)
 	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
 		Interval:   cfg.Gateway.ScaleInterval,
 		DownWindow: cfg.Gateway.ScaleDownWindow,
@@ -91,11 +114,14 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	sup.Apply(cfg.Functions)
+	reg.SetFile(cfg.Path, cfg.Functions)
 	scaleCtx, stopScaling := context.WithCancel(context.Background())
 	defer stopScaling()
 	go sc.Run(scaleCtx)
-	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(cfg.Functions), "version", version)
+	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(reg.List()), "auth", creds != nil, "version", version)
+	if creds != nil {
+		log.Info("the API and UI need basic auth", "user", creds.User, "password_file", filepath.Join(cfg.Gateway.StateDir, "credentials", "basic-auth-password"))
+	}
 
 	changes, stopWatch := watchFile(cfg.Path, log)
 	defer stopWatch()
@@ -103,14 +129,14 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, sup, log, "SIGHUP")
+				cfg = reload(cfg, reg, log, "SIGHUP")
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
 			stopScaling()
 			return shutdown(srv, sup, sigs, log)
 		case <-changes:
-			cfg = reload(cfg, sup, log, "file changed")
+			cfg = reload(cfg, reg, log, "file changed")
 		case err := <-served:
 			sup.Stop(context.Background())
 			return fmt.Errorf("serve: %w", err)
@@ -122,7 +148,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 }
 
 // reload applies a changed file; an invalid one is reported and the running config stays.
-func reload(cur *config.Config, sup *supervisor.Supervisor, log *slog.Logger, why string) *config.Config {
+func reload(cur *config.Config, reg *registry.Registry, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
 	if err != nil {
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
@@ -133,7 +159,7 @@ func reload(cur *config.Config, sup *supervisor.Supervisor, log *slog.Logger, wh
 		next.Gateway = cur.Gateway
 	}
 	log.Info("config reloaded", "why", why, "functions", len(next.Functions))
-	sup.Apply(next.Functions)
+	reg.SetFile(next.Path, next.Functions)
 	return next
 }
 

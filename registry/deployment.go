@@ -1,0 +1,142 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"faasd/config"
+)
+
+// Deployment is the body of POST and PUT /system/functions: OpenFaaS's FunctionDeployment,
+// plus faasd's own fields for HTTP workloads, which stock clients never send.
+type Deployment struct {
+	Service                string            `json:"service"`
+	Image                  string            `json:"image"`
+	Namespace              string            `json:"namespace,omitempty"`
+	EnvProcess             string            `json:"envProcess,omitempty"`
+	EnvVars                map[string]string `json:"envVars,omitempty"`
+	Constraints            []string          `json:"constraints,omitempty"`
+	Secrets                []string          `json:"secrets,omitempty"`
+	Labels                 map[string]string `json:"labels,omitempty"`
+	Annotations            map[string]string `json:"annotations,omitempty"`
+	Limits                 *Resources        `json:"limits,omitempty"`
+	Requests               *Resources        `json:"requests,omitempty"`
+	ReadOnlyRootFilesystem bool              `json:"readOnlyRootFilesystem,omitempty"`
+
+	// faasd's extension: an HTTP workload run on the host.
+	Command          []string `json:"command,omitempty"`
+	Workdir          string   `json:"workdir,omitempty"`
+	User             string   `json:"user,omitempty"`
+	LockFile         string   `json:"lockFile,omitempty"`
+	Hosts            []string `json:"hosts,omitempty"`
+	Timeout          string   `json:"timeout,omitempty"`
+	ReadinessTimeout string   `json:"readinessTimeout,omitempty"`
+	HealthInterval   string   `json:"healthInterval,omitempty"`
+	DrainTimeout     string   `json:"drainTimeout,omitempty"`
+	StopGrace        string   `json:"stopGrace,omitempty"`
+}
+
+// Resources are limits or requests as Kubernetes quantities. They are kept and reported
+// verbatim; replicas are plain processes and are not held to them.
+type Resources struct {
+	Memory string `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
+}
+
+// ErrInvalid marks a deployment the caller must correct.
+var ErrInvalid = errors.New("invalid deployment")
+
+// spec turns a deployment into the spec the supervisor runs, with the daemon's defaults.
+func (d *Deployment) spec(g config.Gateway) (*config.Function, error) {
+	invalid := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if d.Service == "" {
+		return nil, invalid("service: a function name is required")
+	}
+	if err := config.ValidName(d.Service); err != nil {
+		return nil, invalid("service: %v", err)
+	}
+	switch {
+	case d.EnvProcess == "" && len(d.Command) == 0:
+		return nil, invalid("send envProcess (a command forked once per request, body on stdin: classic mode) or command (an HTTP server that listens on $PORT)")
+	case d.EnvProcess != "" && len(d.Command) > 0:
+		return nil, invalid("envProcess and command: send only one")
+	}
+	for _, s := range d.Secrets {
+		if err := ValidSecretName(s); err != nil {
+			return nil, invalid("secrets: %v", err)
+		}
+	}
+	f := &config.Function{
+		Name:        d.Service,
+		Command:     slices.Clone(d.Command),
+		Fprocess:    d.EnvProcess,
+		Workdir:     d.Workdir,
+		Env:         maps.Clone(d.EnvVars),
+		Labels:      maps.Clone(d.Labels),
+		Annotations: maps.Clone(d.Annotations),
+		Hosts:       slices.Clone(d.Hosts),
+		Secrets:     slices.Clone(d.Secrets),
+		User:        d.User,
+		LockFile:    d.LockFile,
+	}
+	if f.Workdir == "" {
+		f.Workdir = "/"
+	}
+	var err error
+	durations := []struct {
+		key string
+		v   string
+		dst *time.Duration
+		def time.Duration
+	}{
+		{"timeout", d.Timeout, &f.Timeout, g.UpstreamTimeout},
+		{"readinessTimeout", d.ReadinessTimeout, &f.ReadinessTimeout, config.DefaultReadinessTimeout},
+		{"healthInterval", d.HealthInterval, &f.HealthInterval, config.DefaultHealthInterval},
+		{"stopGrace", d.StopGrace, &f.StopGrace, config.DefaultStopGrace},
+		{"drainTimeout", d.DrainTimeout, &f.DrainTimeout, 0},
+	}
+	for _, x := range durations {
+		if x.v == "" {
+			*x.dst = x.def
+			continue
+		}
+		if *x.dst, err = time.ParseDuration(x.v); err != nil {
+			return nil, invalid("%s: %q is not a duration such as \"30s\"", x.key, x.v)
+		}
+	}
+	if f.DrainTimeout == 0 {
+		f.DrainTimeout = f.Timeout
+	}
+	for k := range f.Env {
+		if strings.HasPrefix(k, "Http_") {
+			return nil, invalid("envVars: %s: names starting with Http_ are the request's, set per call", k)
+		}
+	}
+	if err := f.Validate(); err != nil {
+		return nil, invalid("%v", err)
+	}
+	return f, nil
+}
+
+// fromSpec describes a function of faasd.toml in the API's terms.
+func fromSpec(f *config.Function) Deployment {
+	return Deployment{
+		Service:     f.Name,
+		Namespace:   Namespace,
+		EnvProcess:  f.Fprocess,
+		EnvVars:     f.Env,
+		Secrets:     f.Secrets,
+		Labels:      f.Labels,
+		Annotations: f.Annotations,
+		Command:     f.Command,
+		Workdir:     f.Workdir,
+		User:        f.User,
+		Hosts:       f.Hosts,
+	}
+}

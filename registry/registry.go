@@ -1,0 +1,309 @@
+// Package registry owns the set of functions the daemon runs: those of faasd.toml and
+// those deployed through the API, which it persists in the state directory so that they
+// come back after a restart or a crash. It also owns the secrets store. It hands the
+// merged set to the supervisor; it never runs processes or serves HTTP itself.
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"faasd/config"
+)
+
+// Namespace is the one namespace functions and secrets live in.
+const Namespace = "openfaas-fn"
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrFileManaged = errors.New("defined in the configuration file")
+)
+
+// Target runs the merged set of functions; the supervisor implements it.
+type Target interface {
+	Apply(map[string]*config.Function)
+}
+
+// Function is one entry of the registry.
+type Function struct {
+	Spec       *config.Function
+	Deployment Deployment // as deployed, or described from the file
+	Source     string     // "file" or "api"
+	CreatedAt  time.Time
+}
+
+// record is what the state directory keeps of an API deployment.
+type record struct {
+	Deployment Deployment `json:"deployment"`
+	CreatedAt  time.Time  `json:"createdAt"`
+}
+
+// Registry is the daemon's set of functions. Functions of the configuration file win
+// name clashes: the API cannot create, change or remove them (409), and a deployed function
+// whose name later appears in the file is shadowed by it, and comes back if the file
+// drops the name again.
+type Registry struct {
+	dir     string // STATE/functions
+	secrets *Secrets
+	target  Target
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	gateway  config.Gateway
+	fileName string
+	file     map[string]*config.Function
+	fileAt   map[string]time.Time
+	deployed map[string]*Function
+}
+
+// Open loads the persisted deployments from stateDir.
+func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*Registry, error) {
+	r := &Registry{
+		dir:      filepath.Join(stateDir, "functions"),
+		target:   target,
+		log:      log,
+		gateway:  g,
+		file:     map[string]*config.Function{},
+		fileAt:   map[string]time.Time{},
+		deployed: map[string]*Function{},
+	}
+	var err error
+	if r.secrets, err = openSecrets(filepath.Join(stateDir, "secrets", Namespace)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("functions dir: %w", err)
+	}
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("functions dir: %w", err)
+	}
+	for _, e := range entries {
+		path := filepath.Join(r.dir, e.Name())
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			// A write the daemon did not finish; the rename never happened, so the
+			// previous version, if any, is intact.
+			os.Remove(path)
+			continue
+		}
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		fn, err := r.load(path)
+		if err != nil {
+			log.Error("deployed function not loaded", "file", path, "err", err)
+			continue
+		}
+		r.deployed[fn.Spec.Name] = fn
+	}
+	return r, nil
+}
+
+func (r *Registry) load(path string) (*Function, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, err
+	}
+	spec, err := rec.Deployment.spec(r.gateway)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Name+".json" != filepath.Base(path) {
+		return nil, fmt.Errorf("file name does not match function %q", spec.Name)
+	}
+	return &Function{Spec: spec, Deployment: rec.Deployment, Source: "api", CreatedAt: rec.CreatedAt}, nil
+}
+
+// Secrets is the secrets store.
+func (r *Registry) Secrets() *Secrets { return r.secrets }
+
+// SetFile replaces the functions of the configuration file and applies the result.
+func (r *Registry) SetFile(name string, fns map[string]*config.Function) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fileName = filepath.Base(name)
+	now := time.Now()
+	for n, f := range fns {
+		if old, ok := r.file[n]; !ok || !old.Equal(f) {
+			r.fileAt[n] = now
+		}
+		if d, ok := r.deployed[n]; ok {
+			r.log.Warn("the configuration file shadows a deployed function of the same name", "function", n, "deployed", d.CreatedAt)
+		}
+	}
+	for n := range r.fileAt {
+		if _, ok := fns[n]; !ok {
+			delete(r.fileAt, n)
+		}
+	}
+	r.file = fns
+	r.applyLocked()
+}
+
+func (r *Registry) applyLocked() {
+	all := make(map[string]*config.Function, len(r.file)+len(r.deployed))
+	for n, f := range r.deployed {
+		all[n] = f.Spec
+	}
+	maps.Copy(all, r.file)
+	r.target.Apply(all)
+}
+
+// Get returns one function.
+func (r *Registry) Get(name string) (Function, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.getLocked(name)
+}
+
+func (r *Registry) getLocked(name string) (Function, bool) {
+	if f, ok := r.file[name]; ok {
+		return Function{Spec: f, Deployment: fromSpec(f), Source: "file", CreatedAt: r.fileAt[name]}, true
+	}
+	if f, ok := r.deployed[name]; ok {
+		return *f, true
+	}
+	return Function{}, false
+}
+
+// List returns every function, by name.
+func (r *Registry) List() []Function {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	names := slices.Collect(maps.Keys(r.file))
+	for n := range r.deployed {
+		if _, ok := r.file[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := make([]Function, 0, len(names))
+	for _, n := range names {
+		f, _ := r.getLocked(n)
+		out = append(out, f)
+	}
+	return out
+}
+
+// Create deploys a new function.
+func (r *Registry) Create(d Deployment) error {
+	return r.put(d, false)
+}
+
+// Update replaces the whole spec of a deployed function; its replicas roll over.
+func (r *Registry) Update(d Deployment) error {
+	return r.put(d, true)
+}
+
+func (r *Registry) put(d Deployment, update bool) error {
+	d.Namespace = Namespace
+	spec, err := d.spec(r.gateway)
+	if err != nil {
+		return err
+	}
+	for _, s := range d.Secrets {
+		if !r.secrets.Exists(s) {
+			return fmt.Errorf("%w: unable to find secret: %s", ErrInvalid, s)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.file[d.Service]; ok {
+		return fmt.Errorf("function %s: %w %s: change it there", d.Service, ErrFileManaged, r.fileName)
+	}
+	old, exists := r.deployed[d.Service]
+	switch {
+	case update && !exists:
+		return fmt.Errorf("function %s: %w", d.Service, ErrNotFound)
+	case !update && exists:
+		return fmt.Errorf("function %s: %w", d.Service, ErrExists)
+	}
+	fn := &Function{Spec: spec, Deployment: d, Source: "api", CreatedAt: time.Now().UTC()}
+	if exists {
+		fn.CreatedAt = old.CreatedAt
+	}
+	if err := r.persist(fn); err != nil {
+		return err
+	}
+	r.deployed[d.Service] = fn
+	r.applyLocked()
+	return nil
+}
+
+// Delete removes a deployed function; its replicas drain and stop.
+func (r *Registry) Delete(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.file[name]; ok {
+		return fmt.Errorf("function %s: %w %s: remove it there", name, ErrFileManaged, r.fileName)
+	}
+	if _, ok := r.deployed[name]; !ok {
+		return fmt.Errorf("function %s: %w", name, ErrNotFound)
+	}
+	if err := os.Remove(filepath.Join(r.dir, name+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete function %s: %w", name, err)
+	}
+	delete(r.deployed, name)
+	r.applyLocked()
+	return nil
+}
+
+// persist writes a deployment so that a crash at any moment leaves either the old or the
+// new version on disk, never a mix: write a temp file, fsync, rename, fsync the directory.
+func (r *Registry) persist(fn *Function) error {
+	data, err := json.MarshalIndent(record{Deployment: fn.Deployment, CreatedAt: fn.CreatedAt}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(r.dir, fn.Spec.Name+".json", data, 0o600); err != nil {
+		return fmt.Errorf("persist function %s: %w", fn.Spec.Name, err)
+	}
+	return nil
+}
+
+func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(dir, name+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this fails, harmlessly
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
