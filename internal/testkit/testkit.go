@@ -103,6 +103,7 @@ func FreeAddr(t testing.TB) string {
 // Daemon is a running `faasd serve`.
 type Daemon struct {
 	t      testing.TB
+	opts   Options
 	Cmd    *exec.Cmd
 	URL    string
 	Config string // path of its faasd.toml
@@ -118,6 +119,8 @@ type Options struct {
 	Gateway string
 	// Credential runs the daemon as another user.
 	Credential *syscall.Credential
+	// Auth turns basic auth on for /system.
+	Auth bool
 }
 
 // StartDaemon writes functions (TOML text, with {{BIN}} replaced by the binaries'
@@ -128,40 +131,51 @@ func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	bin := Bin(t)
 	dir := Dir(t)
 	addr := FreeAddr(t)
-	d := &Daemon{t: t, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &syncBuffer{}, exited: make(chan struct{})}
-	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = false\n%s\n\n%s", addr, o.Gateway, functions))
-	cmd := exec.Command(filepath.Join(bin, "faasd"), "serve", "-f", d.Config, "--log-level", "debug")
-	cmd.Dir = dir
-	cmd.Stdout = d.log
-	cmd.Stderr = d.log
+	d := &Daemon{t: t, opts: o, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &syncBuffer{}}
+	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, o.Gateway, functions))
 	if o.Credential != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
 		for _, p := range []string{dir, d.Config} {
 			if err := os.Chown(p, int(o.Credential.Uid), int(o.Credential.Gid)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d.Cmd = cmd
-	go func() {
-		d.Err = cmd.Wait()
-		close(d.exited)
-	}()
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Log())
 		}
 	})
+	d.Start()
+	return d
+}
+
+// Start starts the daemon (again, after it stopped) and waits for /healthz.
+func (d *Daemon) Start() {
+	t := d.t
+	t.Helper()
+	cmd := exec.Command(filepath.Join(Bin(t), "faasd"), "serve", "-f", d.Config, "--log-level", "debug")
+	cmd.Dir = d.Dir
+	cmd.Stdout = d.log
+	cmd.Stderr = d.log
+	if d.opts.Credential != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.opts.Credential}
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.Cmd = cmd
+	exited := make(chan struct{})
+	d.exited = exited
+	go func() {
+		d.Err = cmd.Wait()
+		close(exited)
+	}()
 	WaitFor(t, 20*time.Second, "daemon /healthz", func() bool {
 		select {
-		case <-d.exited:
+		case <-exited:
 			t.Fatalf("daemon exited: %v\n%s", d.Err, d.Log())
 		default:
 		}
@@ -172,7 +186,38 @@ func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return d
+}
+
+// Password is the generated basic-auth password of the API.
+func (d *Daemon) Password() string {
+	b, err := os.ReadFile(filepath.Join(d.Dir, "state", "credentials", "basic-auth-password"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// API calls the /system API with the daemon's credentials and returns status and body.
+func (d *Daemon) API(method, path, body string) (int, string) {
+	d.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, d.URL+path, rd)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if d.opts.Auth {
+		req.SetBasicAuth("admin", d.Password())
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // WriteConfig replaces the daemon's faasd.toml, as an editor would (write, then rename).
