@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./scaler/... ./watchdog/... ./cmd/...
+UNIT := ./config/... ./supervisor/... ./proxy/... ./registry/... ./scaler/... ./watchdog/... ./cmd/...
 
 .PHONY: build examples run test lint unit e2e bench clean
 

@@ -1,0 +1,172 @@
+package registry
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"faasd/config"
+)
+
+type applied struct{ last map[string]*config.Function }
+
+func (a *applied) Apply(fns map[string]*config.Function) { a.last = fns }
+
+var gateway = config.Gateway{UpstreamTimeout: time.Minute}
+
+func open(t *testing.T, dir string) (*Registry, *applied) {
+	t.Helper()
+	a := &applied{}
+	r, err := Open(dir, gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, a
+}
+
+func TestDeploymentToSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    Deployment
+		err  string
+		ok   func(*config.Function) bool
+	}{
+		{"classic", Deployment{Service: "hash", EnvProcess: "sha512sum"}, "",
+			func(f *config.Function) bool { return f.Fprocess == "sha512sum" && f.Workdir == "/" && f.Timeout == time.Minute }},
+		{"http workload", Deployment{Service: "web", Command: []string{"./srv"}, Workdir: "/srv", Timeout: "90s"}, "",
+			func(f *config.Function) bool { return f.Command[0] == "./srv" && f.Timeout == 90*time.Second && f.DrainTimeout == 90*time.Second }},
+		{"neither", Deployment{Service: "x"}, "send envProcess", nil},
+		{"both", Deployment{Service: "x", EnvProcess: "cat", Command: []string{"y"}}, "only one", nil},
+		{"no name", Deployment{EnvProcess: "cat"}, "service: a function name is required", nil},
+		{"path in name", Deployment{Service: "../x", EnvProcess: "cat"}, "invalid function name", nil},
+		{"bad duration", Deployment{Service: "x", EnvProcess: "cat", Timeout: "soon"}, "timeout", nil},
+		{"bad label", Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{config.LabelScaleMin: "-3"}}, "com.openfaas.scale.min", nil},
+		{"request env", Deployment{Service: "x", EnvProcess: "cat", EnvVars: map[string]string{"Http_Method": "GET"}}, "Http_", nil},
+		{"bad secret name", Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := tc.d.spec(gateway)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalid) {
+					t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || !tc.ok(f) {
+				t.Fatalf("spec %+v, %v", f, err)
+			}
+		})
+	}
+}
+
+func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
+	dir := t.TempDir()
+	r, a := open(t, dir)
+	if err := r.Create(Deployment{Service: "one", Image: "img:1", EnvProcess: "cat", Labels: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if a.last["one"] == nil || a.last["one"].Fprocess != "cat" {
+		t.Fatalf("applied %v", a.last)
+	}
+	if err := r.Create(Deployment{Service: "one", EnvProcess: "cat"}); !errors.Is(err, ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	if err := r.Update(Deployment{Service: "two", EnvProcess: "cat"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update of missing: %v", err)
+	}
+	first, _ := r.Get("one")
+	if err := r.Update(Deployment{Service: "one", Image: "img:2", EnvProcess: "wc"}); err != nil {
+		t.Fatal(err)
+	}
+	// A leftover of an interrupted write, and a file that is not a deployment.
+	os.WriteFile(filepath.Join(dir, "functions", "three.json.123.tmp"), []byte(`{"deployment":`), 0o600)
+	os.WriteFile(filepath.Join(dir, "functions", "broken.json"), []byte(`{`), 0o600)
+
+	r2, a2 := open(t, dir)
+	r2.SetFile("faasd.toml", nil)
+	got, ok := r2.Get("one")
+	if !ok || got.Deployment.Image != "img:2" || got.Spec.Fprocess != "wc" || !got.CreatedAt.Equal(first.CreatedAt) || got.Source != "api" {
+		t.Fatalf("reloaded %+v", got)
+	}
+	if len(a2.last) != 1 {
+		t.Fatalf("applied after reload %v", a2.last)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "functions", "three.json.123.tmp")); !os.IsNotExist(err) {
+		t.Errorf("temp file not cleaned: %v", err)
+	}
+	if err := r2.Delete("one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "functions", "one.json")); !os.IsNotExist(err) {
+		t.Errorf("deleted function still on disk: %v", err)
+	}
+	if err := r2.Delete("one"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
+
+func TestFileFunctionsWinNameClashes(t *testing.T) {
+	r, a := open(t, t.TempDir())
+	if err := r.Create(Deployment{Service: "shared", EnvProcess: "cat"}); err != nil {
+		t.Fatal(err)
+	}
+	fileSpec := &config.Function{Name: "shared", Command: []string{"srv"}}
+	r.SetFile("/etc/faasd.toml", map[string]*config.Function{"shared": fileSpec})
+	if a.last["shared"] != fileSpec {
+		t.Fatalf("the file did not win: %+v", a.last["shared"])
+	}
+	for _, err := range []error{
+		r.Update(Deployment{Service: "shared", EnvProcess: "cat"}),
+		r.Create(Deployment{Service: "shared", EnvProcess: "cat"}),
+		r.Delete("shared"),
+	} {
+		if !errors.Is(err, ErrFileManaged) || !strings.Contains(err.Error(), "faasd.toml") {
+			t.Errorf("err = %v, want ErrFileManaged naming the file", err)
+		}
+	}
+	if got, _ := r.Get("shared"); got.Source != "file" {
+		t.Errorf("source %q", got.Source)
+	}
+	// The file drops the name: the deployed function comes back.
+	r.SetFile("/etc/faasd.toml", nil)
+	if a.last["shared"] == nil || a.last["shared"].Fprocess != "cat" {
+		t.Fatalf("deployed function not restored: %+v", a.last["shared"])
+	}
+}
+
+func TestSecretsStore(t *testing.T) {
+	r, _ := open(t, t.TempDir())
+	s := r.Secrets()
+	if err := s.Put("api-key", []byte("v1"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put("api-key", []byte("v2"), false); !errors.Is(err, ErrExists) {
+		t.Fatalf("create twice: %v", err)
+	}
+	if err := s.Put("api-key", []byte("v2"), true); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(s.Dir(), "api-key")); string(b) != "v2" {
+		t.Fatalf("value %q", b)
+	}
+	for _, bad := range []string{"", "../x", "a/b", "..", "x..y", "UPPER", strings.Repeat("a", 254)} {
+		if err := s.Put(bad, nil, false); !errors.Is(err, ErrInvalid) {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+	names, _ := s.Names()
+	if strings.Join(names, ",") != "api-key" {
+		t.Fatalf("names %v", names)
+	}
+	if err := s.Delete("api-key"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("api-key"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+}
