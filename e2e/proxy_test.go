@@ -25,6 +25,7 @@ func TestProxyPassesPathQueryAndHeaders(t *testing.T) {
 		{"/function/echo.openfaas-fn/a/b", "/a/b", "", ""},
 		{"/function/echo/a/b/?x=1&y=%20z", "/a/b/", "", "x=1&y=%20z"},
 		{"/function/echo/files/a%2Fb", "/files/a/b", "/files/a%2Fb", ""},
+		{"/function/%65cho/x", "/x", "", ""},
 	} {
 		req, _ := http.NewRequest("GET", d.URL+tc.url, nil)
 		req.Header.Set("X-Custom", "kept")

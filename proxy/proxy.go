@@ -174,7 +174,12 @@ func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httpro
 	}
 	// The upstream path is what follows the name, taken from the escaped path so that
 	// encoded slashes and the like reach the function as the client sent them.
-	rest := r.URL.EscapedPath()[len("/function/")+len(raw):]
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/function/")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[i:]
+	} else {
+		rest = ""
+	}
 	p.invoke(w, r, route, rest)
 }
 
