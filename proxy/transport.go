@@ -15,20 +15,44 @@ import (
 // transport sends a request to the endpoint its call holds. A refused connection means
 // the replica died before any byte was sent, so the request goes to another replica;
 // nothing else is retried, since the replica may have acted on it.
+//
+// Each replica gets a connection pool of its own, closed when the replica leaves: an idle
+// keep-alive connection must not keep a leaving replica from stopping.
 type transport struct {
-	p    *Proxy
-	base *http.Transport
+	p     *Proxy
+	pools sync.Map // *supervisor.Endpoint → *http.Transport
 }
 
 func newTransport(p *Proxy) *transport {
-	return &transport{p: p, base: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        4096,
+	return &transport{p: p}
+}
+
+var dialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+
+// pool returns the connection pool of an endpoint, creating it on first use.
+func (t *transport) pool(ep *supervisor.Endpoint) *http.Transport {
+	if tr, ok := t.pools.Load(ep); ok {
+		return tr.(*http.Transport)
+	}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: 1024,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 		ForceAttemptHTTP2:   false,
-	}}
+	}
+	actual, loaded := t.pools.LoadOrStore(ep, tr)
+	if !loaded {
+		go func() {
+			<-ep.Leaving()
+			tr.CloseIdleConnections()
+			// Connections of requests still in flight go idle when they finish.
+			<-ep.Drained()
+			tr.CloseIdleConnections()
+			t.pools.Delete(ep)
+		}()
+	}
+	return actual.(*http.Transport)
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -36,7 +60,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var tried []*supervisor.Endpoint
 	for {
 		req.URL.Host = cl.ep.Addr
-		resp, err := t.base.RoundTrip(req)
+		resp, err := t.pool(cl.ep).RoundTrip(req)
 		if err == nil {
 			resp.Body = releaseOnClose(resp.Body, cl.ep.Release)
 			return resp, nil

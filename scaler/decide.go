@@ -156,6 +156,12 @@ func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now t
 	case current == 0 && !active:
 		// Only a request wakes a function at zero, through the proxy; the scaler must not,
 		// or a manual scale to 0 would be fought.
+	case idle:
+		// zero-duration is itself a stabilization window, and usually a longer one:
+		// waiting a DownWindow more would only delay what the user asked for. The idle
+		// clock restarts with every count set from outside (a wake, a manual scale), so
+		// this never undoes one before zero-duration without a request has passed.
+		d.Replicas, d.Reason = 0, ReasonIdle
 	case now.Before(st.since.Add(cfg.DownWindow)):
 		// Holding a baseline someone else set: no scaling down, and no raising to min,
 		// only load may push it up.
@@ -167,10 +173,6 @@ func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now t
 		if need < r && current > 0 {
 			d.Reason = ReasonMin
 		}
-	case idle:
-		// zero-duration is itself a stabilization window, and a much longer one: waiting
-		// a DownWindow more would only delay what the user asked for.
-		d.Replicas, d.Reason = 0, ReasonIdle
 	default:
 		if m := min(st.windowMax(), p.Max); m < current {
 			d.Replicas, d.Reason = m, ReasonStabilized

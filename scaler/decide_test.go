@@ -228,7 +228,9 @@ func TestDecide(t *testing.T) {
 			steps: []step{
 				idle(40, 0),
 				{manual: n(1), rps: 1, want: 1, external: true}, // the proxy woke it
-				idle(29, 1), {want: 0, reason: ReasonIdle},
+				// Back to sleep after zero-duration without a request, not after the
+				// longer down window: the wake restarted the idle clock.
+				idle(9, 1), {want: 0, reason: ReasonIdle},
 			},
 		},
 		{

@@ -126,6 +126,9 @@ func (f *function) handle(ev event) {
 		}
 	case evExited:
 		delete(f.replicas, r.id)
+		// A replica that died without leaving still ends its endpoint's life, so that
+		// whoever holds resources for it lets them go.
+		r.endpoint.leave()
 		if r.state != leaving {
 			f.failed(r, ev.err)
 		} else {

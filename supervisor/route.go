@@ -64,13 +64,23 @@ type Endpoint struct {
 
 	inflight  atomic.Int64
 	leaving   atomic.Bool
+	leaveOnce sync.Once
+	left      chan struct{} // closed when the replica starts leaving
 	drainOnce sync.Once
-	drained   chan struct{}
+	drained   chan struct{} // closed when it has left and nothing is in flight
 }
 
 func newEndpoint(addr, replica string) *Endpoint {
-	return &Endpoint{Addr: addr, Replica: replica, drained: make(chan struct{})}
+	return &Endpoint{Addr: addr, Replica: replica, left: make(chan struct{}), drained: make(chan struct{})}
 }
+
+// Leaving is closed when the replica takes no more requests. The proxy closes its idle
+// connections to it then: a single-threaded server blocked on an idle keep-alive
+// connection would otherwise never see its SIGTERM.
+func (e *Endpoint) Leaving() <-chan struct{} { return e.left }
+
+// Drained is closed once the replica has left and its last request has finished.
+func (e *Endpoint) Drained() <-chan struct{} { return e.drained }
 
 // Acquire counts a request in flight. It fails once the replica is leaving, so a request
 // never lands on a replica whose drain has already finished.
@@ -98,6 +108,7 @@ func (e *Endpoint) InFlight() int64 { return e.inflight.Load() }
 // leave stops new requests; the returned channel closes once in-flight ones have finished.
 func (e *Endpoint) leave() <-chan struct{} {
 	e.leaving.Store(true)
+	e.leaveOnce.Do(func() { close(e.left) })
 	if e.inflight.Load() == 0 {
 		e.drainOnce.Do(func() { close(e.drained) })
 	}
