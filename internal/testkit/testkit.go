@@ -48,8 +48,12 @@ func Bin(t testing.TB) string {
 			{"hello-go", "./examples/hello-go"},
 		} {
 			args := []string{"build", "-o", filepath.Join(binDir, b.out)}
-			if b.out == "faasd" && os.Getenv("FAASD_E2E_RACE") == "1" {
-				args = append(args, "-race")
+			if b.out == "faasd" {
+				// As the Makefile builds it.
+				args = append(args, "-tags", "osusergo,netgo")
+				if os.Getenv("FAASD_E2E_RACE") == "1" {
+					args = append(args, "-race")
+				}
 			}
 			cmd := exec.Command("go", append(args, b.pkg)...)
 			cmd.Dir = root
