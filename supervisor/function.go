@@ -54,6 +54,7 @@ type function struct {
 	log    *slog.Logger
 
 	spec     *config.Function
+	creds    *credentials // of spec.User, looked up on first start
 	gen      int
 	desired  int
 	replicas map[int]*replica
@@ -140,6 +141,7 @@ func (f *function) handle(ev event) {
 		ev.reply <- nil
 	case evUpdate:
 		f.spec = ev.spec
+		f.creds = nil
 		f.gen++
 		f.desired = clampDesired(f.desired, ev.spec.Scale)
 		f.failures, f.retryAt = 0, time.Time{}
@@ -259,6 +261,15 @@ func (f *function) scheduleRetry(wait time.Duration) {
 }
 
 func (f *function) startReplica() {
+	// The account is looked up once per spec, not on every (cold) start.
+	if f.creds == nil {
+		c, err := lookupUser(f.spec.User)
+		if err != nil {
+			f.failed(&replica{}, err)
+			return
+		}
+		f.creds = &c
+	}
 	port, err := f.s.ports.get()
 	if err != nil {
 		f.failed(&replica{}, err)
@@ -269,6 +280,7 @@ func (f *function) startReplica() {
 		id:      id,
 		gen:     f.gen,
 		spec:    f.spec,
+		creds:   *f.creds,
 		port:    port,
 		dir:     filepath.Join(f.s.runDir, f.spec.Name, strconv.Itoa(id)),
 		started: time.Now(),
@@ -285,6 +297,9 @@ func (f *function) retire(r *replica) {
 		return
 	}
 	r.state = leaving
+	// Refuse new requests before the endpoint leaves the routing table, so that once a
+	// caller sees the table without it, no request can still land on it.
+	r.endpoint.leave()
 	close(r.stop)
 }
 

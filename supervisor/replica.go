@@ -44,6 +44,7 @@ type replica struct {
 	id       int
 	gen      int // spec generation it was started with
 	spec     *config.Function
+	creds    credentials // the account it runs as
 	port     int
 	dir      string // STATE/run/NAME/ID
 	endpoint *Endpoint
@@ -92,8 +93,8 @@ func (r *replica) lifetime(s *Supervisor, events chan<- event, logs *Logs, log *
 	}
 	log.Info("replica started", "pid", cmd.Process.Pid, "port", r.port)
 	copied := make(chan struct{}, 2)
-	go pump(stdout.r, "stdout", r, logs, log, copied)
-	go pump(stderr.r, "stderr", r, logs, log, copied)
+	go pump(stdout.r, "stdout", r.spec.Name, r.name(), logs, log, copied)
+	go pump(stderr.r, "stderr", r.spec.Name, r.name(), logs, log, copied)
 	exited := make(chan error, 1)
 	go func() {
 		err := cmd.Wait()
@@ -238,9 +239,9 @@ func alive(addr string) bool {
 	return true
 }
 
-// pump copies a replica's output line by line into the function's ring buffer and the
-// daemon's log. Over-long lines are split rather than held in memory.
-func pump(rd *os.File, stream string, r *replica, logs *Logs, log *slog.Logger, done chan<- struct{}) {
+// pump copies the output of a replica (or a service's process) line by line into its ring
+// buffer and the daemon's log. Over-long lines are split rather than held in memory.
+func pump(rd *os.File, stream, name, instance string, logs *Logs, log *slog.Logger, done chan<- struct{}) {
 	defer func() { done <- struct{}{} }()
 	defer rd.Close()
 	br := bufio.NewReaderSize(rd, 64<<10)
@@ -248,7 +249,7 @@ func pump(rd *os.File, stream string, r *replica, logs *Logs, log *slog.Logger, 
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
 			text := string(trimNewline(line))
-			logs.append(Line{Time: time.Now(), Function: r.spec.Name, Replica: r.name(), Stream: stream, Text: text})
+			logs.append(Line{Time: time.Now(), Function: name, Replica: instance, Stream: stream, Text: text})
 			log.Info("output", "stream", stream, "line", text)
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {

@@ -258,11 +258,7 @@ func (f *function) stop() {
 
 // prepare creates the replica's directories, output pipes and command.
 func (s *Supervisor) prepare(r *replica, tmp string) (*exec.Cmd, *privateMounts, pipe, pipe, error) {
-	spec := r.spec
-	creds, err := lookupUser(spec.User)
-	if err != nil {
-		return nil, nil, pipe{}, pipe{}, err
-	}
+	spec, creds := r.spec, r.creds
 	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
 		return nil, nil, pipe{}, pipe{}, err
 	}
