@@ -54,6 +54,7 @@ func (p *Proxy) apiRoutes(r *httprouter.Router) {
 	handle("DELETE", "/system/functions", p.deleteFunction)
 	handle("GET", "/system/function/:name", p.getFunction)
 	handle("POST", "/system/scale-function/:name", p.scaleFunction)
+	handle("POST", "/system/restart-function/:name", p.restartFunction)
 	handle("GET", "/system/namespaces", p.namespaces)
 	handle("GET", "/system/secrets", p.listSecrets)
 	handle("POST", "/system/secrets", p.putSecret)

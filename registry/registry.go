@@ -136,6 +136,7 @@ func (r *Registry) Secrets() *Secrets { return r.secrets }
 func (r *Registry) SetFile(name string, fns map[string]*config.Function) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	fns = r.keepRevisions(fns)
 	r.fileName = filepath.Base(name)
 	now := time.Now()
 	for n, f := range fns {

@@ -46,8 +46,25 @@ var commands = map[string]struct {
 }{
 	"serve":    {func() command { return &serveCmd{} }, "run the daemon", "faasd serve -f faasd.toml"},
 	"watchdog": {func() command { return &watchdogCmd{} }, "serve one classic function (run by the daemon inside a replica)", "fprocess=sha512sum PORT=8081 faasd watchdog"},
-	"version":  {func() command { return &versionCmd{} }, "print the version", "faasd version"},
+	"version":  {func() command { return &versionCmd{} }, "print the client's and the gateway's versions", "faasd version --gateway http://127.0.0.1:8080"},
+
+	// The client: every command below talks to a gateway's API, as faas-cli does.
+	"login":    {func() command { return &loginCmd{} }, "check credentials and store them for faasd and faas-cli", "echo -n \"$PASSWORD\" | faasd login --username admin --password-stdin\n  faasd login -f faasd.toml    # a local daemon: its generated password"},
+	"new":      {func() command { return &newCmd{} }, "create a function from a template and add it to the stack file", "faasd new hello --lang python3\n  faasd new --list"},
+	"up":       {func() command { return &upCmd{build: true, deploy: true} }, "build, then deploy the stack's functions (--watch: on every change)", "faasd up -f faasd.toml --filter hello\n  faasd up --watch"},
+	"build":    {func() command { return &upCmd{build: true} }, "run the stack's build commands", "faasd build -f faasd.toml --filter hello"},
+	"deploy":   {func() command { return &upCmd{deploy: true} }, "deploy the stack's functions as they are built", "faasd deploy -f faasd.toml"},
+	"list":     {func() command { return &listCmd{} }, "list the functions", "faasd list -v"},
+	"describe": {func() command { return &describeCmd{} }, "show a function's status, replicas, labels and URL", "faasd describe hello"},
+	"invoke":   {func() command { return &invokeCmd{} }, "call a function: standard input is the body", "echo faasd | faasd invoke hello --header X-Id=1 --query name=me"},
+	"scale":    {func() command { return &scaleCmd{} }, "set a function's replica count", "faasd scale hello --replicas 3"},
+	"logs":     {func() command { return &logsCmd{} }, "print a function's output", "faasd logs hello --since 10m --tail 20 --follow"},
+	"remove":   {func() command { return &removeCmd{} }, "remove a deployed function", "faasd remove hello"},
+	"secret":   {func() command { return &secretCmd{} }, "create, update, list or remove secrets", "echo s3cret | faasd secret create db-password\n  faasd secret update db-password --from-file ./password.txt\n  faasd secret list\n  faasd secret remove db-password"},
 }
+
+// commandOrder is how usage lists the commands.
+var commandOrder = []string{"serve", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "login", "version", "watchdog"}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
@@ -71,30 +88,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fs.PrintDefaults()
 	}
 	cmd.flags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseFlags(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return cmd.run(ctx, env, fs.Args())
+	return cmd.run(ctx, env, positional)
 }
 
 func usage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("faasd: functions and microservices as supervised processes behind one port\n\nCommands:\n")
-	for _, name := range []string{"serve", "version", "watchdog"} {
+	for _, name := range commandOrder {
 		fmt.Fprintf(&b, "  %-9s %s\n", name, commands[name].summary)
 	}
 	b.WriteString("\nRun 'faasd COMMAND --help' for a command's flags.\n")
 	io.WriteString(w, b.String())
-}
-
-type versionCmd struct{}
-
-func (*versionCmd) flags(*flag.FlagSet) {}
-
-func (*versionCmd) run(_ context.Context, env *environment, _ []string) error {
-	fmt.Fprintf(env.stdout, "faasd %s\n", version)
-	return nil
 }
