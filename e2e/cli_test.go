@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -176,14 +175,14 @@ func (c *cli) invokeUntil(name, body, want string) {
 // background is a command left running (logs --follow, up --watch).
 type background struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.SyncBuffer
 	done chan struct{}
 	err  error
 }
 
 func (c *cli) start(args ...string) *background {
 	c.t.Helper()
-	b := &background{out: &lockedBuffer{}, done: make(chan struct{})}
+	b := &background{out: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	b.cmd = c.command(context.Background(), "", args...)
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
@@ -226,22 +225,6 @@ func (b *background) running() bool {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // needRuntimes fails, not skips, when a template's runtime is missing: `make test`
 // installs them, and a skipped template would hide a broken one.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -16,10 +15,10 @@ import (
 )
 
 // newSupervisor starts a supervisor over a fresh state dir; its log is returned too.
-func newSupervisor(t *testing.T) (*Supervisor, *syncLog) {
+func newSupervisor(t *testing.T) (*Supervisor, *testkit.SyncBuffer) {
 	t.Helper()
 	bin := testkit.Bin(t)
-	log := &syncLog{}
+	log := &testkit.SyncBuffer{}
 	s, err := New(Options{StateDir: testkit.Dir(t), Exe: filepath.Join(bin, "faasd"), Logger: slog.New(slog.NewTextHandler(log, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -216,21 +215,4 @@ func TestLogsKeepTheLastLines(t *testing.T) {
 	if len(lines) != 1 || lines[0].Text != "f" || lines[0].Seq != 5 {
 		t.Fatalf("follow read %+v", lines)
 	}
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

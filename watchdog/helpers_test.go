@@ -15,31 +15,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"faasd/internal/testkit"
 )
 
 // waitTimeout bounds every wait in these tests; generous because -race on 2 cores is slow.
 const waitTimeout = 10 * time.Second
 
-// syncBuffer is a log writer the handler goroutines and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the log lines written so far.
-func (s *syncBuffer) lines() []string {
+// logLines returns the log lines written so far.
+func logLines(s *testkit.SyncBuffer) []string {
 	return strings.Split(strings.TrimRight(s.String(), "\n"), "\n")
 }
 
@@ -48,7 +32,7 @@ type harness struct {
 	url    string
 	host   string // host:port the watchdog answers on
 	cfg    Config
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	client *http.Client
 	cancel context.CancelFunc
 	done   chan error
@@ -78,7 +62,7 @@ func start(t *testing.T, env map[string]string, childEnv ...string) *harness {
 		url:    "http://" + ln.Addr().String(),
 		host:   ln.Addr().String(),
 		cfg:    cfg,
-		logs:   &syncBuffer{},
+		logs:   &testkit.SyncBuffer{},
 		client: &http.Client{Transport: &http.Transport{}, Timeout: waitTimeout},
 		cancel: cancel,
 		done:   make(chan error, 1),

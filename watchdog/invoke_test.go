@@ -280,7 +280,7 @@ func TestLogLinesMatchTheCertifier(t *testing.T) {
 		regexp.MustCompile(stamp + `Forking fprocess\.$`),
 		regexp.MustCompile(stamp + `Wrote 11 Bytes - Duration: \d+\.\d{6}s$`),
 	}
-	lines := h.logs.lines()
+	lines := logLines(h.logs)
 	for _, re := range want {
 		found := false
 		for _, l := range lines {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"faasd/internal/testkit"
 )
 
 func TestLockFileCreatedOnStartAndRemovedOnShutdown(t *testing.T) {
@@ -212,7 +214,7 @@ func TestRunServesOnLoopbackPort(t *testing.T) {
 	env := map[string]string{"PORT": port, "fprocess": "cat", "TMPDIR": tmp}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, func(k string) string { return env[k] }, logs) }()
 

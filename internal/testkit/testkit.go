@@ -112,7 +112,7 @@ type Daemon struct {
 	URL    string
 	Config string // path of its faasd.toml
 	Dir    string
-	log    *syncBuffer
+	log    *SyncBuffer
 	exited chan struct{}
 	Err    error // exit status, once exited
 }
@@ -125,6 +125,10 @@ type Options struct {
 	Credential *syscall.Credential
 	// Auth turns basic auth on for /system.
 	Auth bool
+	// Examples links the repository's examples/ and the built binaries (as bin/) into the
+	// daemon's folder, so that the relative paths of ExampleStack resolve as they do in
+	// the repository.
+	Examples bool
 }
 
 // StartDaemon writes functions (TOML text, with {{BIN}} replaced by the binaries'
@@ -137,8 +141,15 @@ func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
 	}
 	dir := Dir(t)
 	addr := FreeAddr(t)
-	d := &Daemon{t: t, opts: o, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &syncBuffer{}}
+	d := &Daemon{t: t, opts: o, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &SyncBuffer{}}
 	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, o.Gateway, functions))
+	if o.Examples {
+		for link, target := range map[string]string{"examples": filepath.Join(RepoRoot(), "examples"), "bin": Bin(t)} {
+			if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if o.Credential != nil {
 		for _, p := range []string{dir, d.Config} {
 			if err := os.Chown(p, int(o.Credential.Uid), int(o.Credential.Gid)); err != nil {
@@ -366,18 +377,20 @@ func ProcessesWith(marker string) []int {
 	return pids
 }
 
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process's output, log handlers and the test can
+// share across goroutines.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -480,4 +493,73 @@ func StartLoad(url string, rps float64, workers int) *Load {
 func (l *Load) Stop() {
 	close(l.stop)
 	l.wg.Wait()
+}
+
+// ExampleStack returns the repository's faasd.toml without its [gateway] table, for
+// StartDaemon with Options.Examples. Each pair of replacements (old, new) must occur in
+// the file: tests move ports and shorten durations this way, and learn when the file
+// changed under them.
+func ExampleStack(t testing.TB, replacements ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "faasd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	inGateway := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if trimmed := strings.TrimSpace(line); strings.HasPrefix(trimmed, "[") {
+			inGateway = trimmed == "[gateway]"
+		}
+		if !inGateway {
+			out = append(out, line)
+		}
+	}
+	text := strings.Join(out, "\n")
+	for i := 0; i+1 < len(replacements); i += 2 {
+		if !strings.Contains(text, replacements[i]) {
+			t.Fatalf("faasd.toml no longer contains %q", replacements[i])
+		}
+		text = strings.ReplaceAll(text, replacements[i], replacements[i+1])
+	}
+	return text
+}
+
+// ProcessesIn returns the pids of processes whose working directory is dir.
+func ProcessesIn(dir string) []int {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && cwd == dir {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// MetricWith reads the value of one series from /metrics, given its labels as they are
+// written (`service="mariadb"`), or -1 when it is absent.
+func (d *Daemon) MetricWith(name, labels string) float64 {
+	resp, err := http.Get(d.URL + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	want := name + "{" + labels + "} "
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), want); ok {
+			var f float64
+			fmt.Sscanf(v, "%g", &f)
+			return f
+		}
+	}
+	return -1
 }
