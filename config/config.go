@@ -35,6 +35,7 @@ type Config struct {
 	Path      string // absolute path of the file, for messages and reloads
 	Gateway   Gateway
 	Functions map[string]*Function
+	Services  map[string]*Service // supervised dependencies, see service.go
 }
 
 // Gateway holds the daemon-wide settings of the [gateway] table.
@@ -69,6 +70,7 @@ type Function struct {
 	Annotations map[string]string
 	Hosts       []string // host names routed to this function at the root path
 	Secrets     []string
+	DependsOn   []string // services that must be ready before the first replica starts
 
 	// User is the account the replicas run as when the daemon is root. Empty means the
 	// unprivileged "nobody"; running as root takes an explicit user = "root".
@@ -91,7 +93,7 @@ func (f *Function) Equal(g *Function) bool {
 		slices.Equal(f.Build, g.Build) && f.Workdir == g.Workdir && maps.Equal(f.Env, g.Env) &&
 		maps.Equal(f.Labels, g.Labels) && maps.Equal(f.Annotations, g.Annotations) &&
 		slices.Equal(f.Hosts, g.Hosts) && slices.Equal(f.Secrets, g.Secrets) && f.User == g.User &&
-		f.LockFile == g.LockFile && f.ReadinessTimeout == g.ReadinessTimeout &&
+		slices.Equal(f.DependsOn, g.DependsOn) && f.LockFile == g.LockFile && f.ReadinessTimeout == g.ReadinessTimeout &&
 		f.HealthInterval == g.HealthInterval && f.Timeout == g.Timeout &&
 		f.DrainTimeout == g.DrainTimeout && f.StopGrace == g.StopGrace
 }
@@ -160,6 +162,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := checkHosts(cfg.Functions); err != nil {
 		return nil, loc.errorf(nil, err)
 	}
+	if err := resolveServices(cfg, raw.Services, base, loc); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -171,6 +176,7 @@ func (c *Config) Names() []string {
 type rawFile struct {
 	Gateway   rawGateway             `toml:"gateway"`
 	Functions map[string]rawFunction `toml:"functions"`
+	Services  map[string]rawService  `toml:"services"`
 }
 
 type rawGateway struct {
@@ -198,6 +204,7 @@ type rawFunction struct {
 	Annotations      map[string]string `toml:"annotations"`
 	Hosts            []string          `toml:"hosts"`
 	Secrets          []string          `toml:"secrets"`
+	DependsOn        []string          `toml:"depends_on"`
 	User             string            `toml:"user"`
 	LockFile         string            `toml:"lock_file"`
 	ReadinessTimeout *Duration         `toml:"readiness_timeout"`
@@ -271,6 +278,7 @@ func (r rawFunction) resolve(name, base string, g Gateway) (*Function, error) {
 		Annotations:      r.Annotations,
 		Hosts:            r.Hosts,
 		Secrets:          r.Secrets,
+		DependsOn:        r.DependsOn,
 		User:             r.User,
 		LockFile:         r.LockFile,
 		ReadinessTimeout: dur(r.ReadinessTimeout, DefaultReadinessTimeout),

@@ -149,11 +149,13 @@ func equalKeys(a, b []string) bool {
 func knownKeys(table toml.Key) []string {
 	switch {
 	case len(table) == 0:
-		return []string{"gateway", "functions"}
+		return []string{"gateway", "functions", "services"}
 	case table[0] == "gateway":
 		return tomlTags(rawGateway{})
 	case table[0] == "functions" && len(table) == 2:
 		return tomlTags(rawFunction{})
+	case table[0] == "services" && len(table) == 2:
+		return tomlTags(rawService{})
 	}
 	return nil
 }

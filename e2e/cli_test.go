@@ -225,7 +225,6 @@ func (b *background) running() bool {
 	}
 }
 
-
 // needRuntimes fails, not skips, when a template's runtime is missing: `make test`
 // installs them, and a skipped template would hide a broken one.
 func needRuntimes(t *testing.T) {

@@ -46,6 +46,9 @@ func TestProxyPassesPathQueryAndHeaders(t *testing.T) {
 		if got := h.Get("X-Forwarded-For"); got != "203.0.113.9, 127.0.0.1" {
 			t.Errorf("X-Forwarded-For = %q", got)
 		}
+		if want := "/function/" + strings.SplitN(strings.TrimPrefix(tc.url, "/function/"), "/", 2)[0]; h.Get("X-Forwarded-Prefix") != want {
+			t.Errorf("X-Forwarded-Prefix = %q, want %q", h.Get("X-Forwarded-Prefix"), want)
+		}
 		if h.Get("X-Forwarded-Host") == "" || h.Get("X-Forwarded-Proto") != "http" {
 			t.Errorf("X-Forwarded-Host/Proto missing: %v", h)
 		}

@@ -28,6 +28,7 @@ type call struct {
 	c       *counters
 	ep      *supervisor.Endpoint
 	path    string // upstream path, escaped
+	prefix  string // what the gateway's path adds before path, for X-Forwarded-Prefix
 	waited  time.Duration
 	status  int
 	started time.Time
@@ -35,8 +36,9 @@ type call struct {
 
 type callKey struct{}
 
-// invoke proxies one request to a ready replica of route; path is the upstream path.
-func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor.Route, path string) {
+// invoke proxies one request to a ready replica of route; path is the upstream path and
+// prefix what came before it in the gateway's URL.
+func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor.Route, prefix, path string) {
 	start := time.Now()
 	spec := route.Spec()
 	callID := r.Header.Get("X-Call-Id")
@@ -47,7 +49,7 @@ func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor
 	r.Header.Set("X-Start-Time", strconv.FormatInt(start.UnixNano(), 10))
 
 	c := p.stats.get(route.Name)
-	cl := &call{route: route, c: c, path: path, started: start, status: http.StatusBadGateway}
+	cl := &call{route: route, c: c, path: path, prefix: prefix, started: start, status: http.StatusBadGateway}
 	c.begin()
 	defer func() { c.end(cl.status, time.Since(start)) }()
 
@@ -133,6 +135,10 @@ func rewrite(pr *httputil.ProxyRequest) {
 	}
 	if inProto != "" {
 		out.Header.Set("X-Forwarded-Proto", inProto)
+	}
+	// Lets an application build links that work behind /function/NAME.
+	if cl.prefix != "" {
+		out.Header.Set("X-Forwarded-Prefix", cl.prefix)
 	}
 	// Retries need the body again after a refused connection, and the transport closes
 	// a request body on any error.

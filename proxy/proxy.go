@@ -120,7 +120,7 @@ func (p *Proxy) Metrics() *metrics.Set { return p.metrics }
 // that such a host reaches the function at the root path.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if route, ok := p.backends.RouteForHost(hostOnly(r.Host)); ok {
-		p.invoke(w, r, route, r.URL.EscapedPath())
+		p.invoke(w, r, route, "", r.URL.EscapedPath())
 		return
 	}
 	p.router.ServeHTTP(w, r)
@@ -174,13 +174,11 @@ func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httpro
 	}
 	// The upstream path is what follows the name, taken from the escaped path so that
 	// encoded slashes and the like reach the function as the client sent them.
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/function/")
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		rest = rest[i:]
-	} else {
-		rest = ""
+	segment, rest, found := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/function/"), "/")
+	if found {
+		rest = "/" + rest
 	}
-	p.invoke(w, r, route, rest)
+	p.invoke(w, r, route, "/function/"+segment, rest)
 }
 
 func hostOnly(hostport string) string {

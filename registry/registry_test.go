@@ -37,9 +37,13 @@ func TestDeploymentToSpec(t *testing.T) {
 		ok   func(*config.Function) bool
 	}{
 		{"classic", Deployment{Service: "hash", EnvProcess: "sha512sum"}, "",
-			func(f *config.Function) bool { return f.Fprocess == "sha512sum" && f.Workdir == "/" && f.Timeout == time.Minute }},
+			func(f *config.Function) bool {
+				return f.Fprocess == "sha512sum" && f.Workdir == "/" && f.Timeout == time.Minute
+			}},
 		{"http workload", Deployment{Service: "web", Command: []string{"./srv"}, Workdir: "/srv", Timeout: "90s"}, "",
-			func(f *config.Function) bool { return f.Command[0] == "./srv" && f.Timeout == 90*time.Second && f.DrainTimeout == 90*time.Second }},
+			func(f *config.Function) bool {
+				return f.Command[0] == "./srv" && f.Timeout == 90*time.Second && f.DrainTimeout == 90*time.Second
+			}},
 		{"neither", Deployment{Service: "x"}, "send envProcess", nil},
 		{"both", Deployment{Service: "x", EnvProcess: "cat", Command: []string{"y"}}, "only one", nil},
 		{"no name", Deployment{EnvProcess: "cat"}, "service: a function name is required", nil},

@@ -65,7 +65,11 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err != nil {
 		return err
 	}
-	reg, err := registry.Open(cfg.Gateway.StateDir, cfg.Gateway, sup, log)
+	// Services start before the functions that depend on them and stop after them; the
+	// gate holds a function back until its services are ready.
+	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log})
+	gate := newServiceGate(sup, svcs, log)
+	reg, err := registry.Open(cfg.Gateway.StateDir, cfg.Gateway, gate, log)
 	if err != nil {
 		sup.Stop(context.Background())
 		return err
@@ -111,6 +115,17 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		DownWindow: cfg.Gateway.ScaleDownWindow,
 	}, time.Now, log)
 	px.Metrics().RegisterMetricsWriter(writeFunctionMetrics(sup, px, sc))
+	px.Metrics().RegisterMetricsWriter(writeServiceMetrics(svcs))
+
+	if err := startServices(svcs, cfg.Services, sigs, log); err != nil {
+		gate.close()
+		ln.Close()
+		sup.Stop(context.Background())
+		if errors.Is(err, errStoppedWhileStarting) {
+			return nil
+		}
+		return err
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -129,26 +144,30 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, reg, log, "SIGHUP")
+				cfg = reload(cfg, reg, svcs, log, "SIGHUP")
 				continue
 			}
 			log.Info("stopping", "signal", sig.String())
 			stopScaling()
-			return shutdown(srv, sup, sigs, log)
+			gate.close()
+			return shutdown(srv, sup, svcs, sigs, log)
 		case <-changes:
-			cfg = reload(cfg, reg, log, "file changed")
+			cfg = reload(cfg, reg, svcs, log, "file changed")
 		case err := <-served:
+			gate.close()
 			sup.Stop(context.Background())
+			stopServices(svcs, log)
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
 			stopScaling()
-			return shutdown(srv, sup, sigs, log)
+			gate.close()
+			return shutdown(srv, sup, svcs, sigs, log)
 		}
 	}
 }
 
 // reload applies a changed file; an invalid one is reported and the running config stays.
-func reload(cur *config.Config, reg *registry.Registry, log *slog.Logger, why string) *config.Config {
+func reload(cur *config.Config, reg *registry.Registry, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
 	if err != nil {
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
@@ -158,22 +177,26 @@ func reload(cur *config.Config, reg *registry.Registry, log *slog.Logger, why st
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}
-	log.Info("config reloaded", "why", why, "functions", len(next.Functions))
+	log.Info("config reloaded", "why", why, "functions", len(next.Functions), "services", len(next.Services))
+	// New services start first; the gate lets their functions through once they are ready.
+	svcs.Apply(next.Services)
 	reg.SetFile(next.Path, next.Functions)
 	return next
 }
 
-// shutdown stops accepting, lets in-flight requests finish, then stops every replica. A
-// second signal cuts both short.
-func shutdown(srv *http.Server, sup *supervisor.Supervisor, sigs <-chan os.Signal, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(context.Background(), stopLimit)
+// shutdown stops accepting, lets in-flight requests finish, stops every replica, then the
+// services they used. A second signal cuts all of it short.
+func shutdown(srv *http.Server, sup *supervisor.Supervisor, svcs *supervisor.Services, sigs <-chan os.Signal, log *slog.Logger) error {
+	forced, force := context.WithCancel(context.Background())
+	defer force()
+	ctx, cancel := context.WithTimeout(forced, stopLimit)
 	defer cancel()
 	go func() {
 		select {
 		case sig := <-sigs:
 			log.Warn("second signal: stopping now", "signal", sig.String())
-			cancel()
-		case <-ctx.Done():
+			force()
+		case <-forced.Done():
 		}
 	}()
 	httpCtx, cancelHTTP := context.WithTimeout(ctx, httpDrain)
@@ -184,6 +207,13 @@ func shutdown(srv *http.Server, sup *supervisor.Supervisor, sigs <-chan os.Signa
 	}
 	if err := sup.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("stop replicas", "err", err)
+	}
+	// Last, once no replica needs them, and with a budget of their own: a database
+	// flushes on SIGTERM.
+	svcCtx, cancelSvc := context.WithTimeout(forced, stopLimit)
+	defer cancelSvc()
+	if err := svcs.Stop(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("stop services", "err", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,160 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of a service. Databases flush on SIGTERM and may take a while to come up the
+// first time, so both bounds are wider than a function's.
+const (
+	DefaultServiceReadyTimeout = 60 * time.Second
+	DefaultServiceStopGrace    = 30 * time.Second
+)
+
+// Service is the spec of one supervised service: a long-running, stateful dependency such
+// as a database. The daemon starts it before the functions that name it in depends_on,
+// restarts it when it exits, and stops it after every function. It is never scaled and
+// never proxied, and it sees the host's /tmp.
+type Service struct {
+	Name    string
+	Command []string // argv; Command[0] is looked up in PATH unless it has a slash
+	// Init runs before the first start, while DataDir is still empty: creating a
+	// database's files and accounts. A failed or interrupted init runs again.
+	Init    []string
+	Workdir string // absolute
+	Env     map[string]string
+	// User is the account the service runs as when the daemon is root; it owns DataDir.
+	// Empty means "nobody"; running as root takes an explicit user = "root".
+	User    string
+	DataDir string // absolute: STATE/services/NAME, passed as DATA_DIR
+
+	// At most one of the two: the service is ready once ReadyTCP accepts a connection,
+	// or once ReadyCommand exits 0; with neither, as soon as it has started.
+	ReadyTCP     string
+	ReadyCommand []string
+	ReadyTimeout time.Duration // init plus start until ready; then it is killed and retried
+	StopGrace    time.Duration // SIGTERM → SIGKILL
+}
+
+// Equal reports whether two specs would run the same process.
+func (s *Service) Equal(o *Service) bool {
+	return s.Name == o.Name && slices.Equal(s.Command, o.Command) && slices.Equal(s.Init, o.Init) &&
+		s.Workdir == o.Workdir && maps.Equal(s.Env, o.Env) && s.User == o.User && s.DataDir == o.DataDir &&
+		s.ReadyTCP == o.ReadyTCP && slices.Equal(s.ReadyCommand, o.ReadyCommand) &&
+		s.ReadyTimeout == o.ReadyTimeout && s.StopGrace == o.StopGrace
+}
+
+// ServiceNames returns the service names in order.
+func (c *Config) ServiceNames() []string {
+	return slices.Sorted(maps.Keys(c.Services))
+}
+
+type rawService struct {
+	Command      []string          `toml:"command"`
+	Init         []string          `toml:"init"`
+	Workdir      string            `toml:"workdir"`
+	Env          map[string]string `toml:"env"`
+	User         string            `toml:"user"`
+	ReadyTCP     string            `toml:"ready_tcp"`
+	ReadyCommand []string          `toml:"ready_command"`
+	ReadyTimeout *Duration         `toml:"ready_timeout"`
+	StopGrace    *Duration         `toml:"stop_grace"`
+}
+
+// resolveServices fills cfg.Services from the [services.NAME] tables and checks that the
+// depends_on of every function names one of them.
+func resolveServices(cfg *Config, raw map[string]rawService, base string, loc locator) error {
+	cfg.Services = map[string]*Service{}
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		s, err := raw[name].resolve(name, base, cfg.Gateway)
+		if err != nil {
+			return loc.errorf([]string{"services", name}, err)
+		}
+		cfg.Services[name] = s
+	}
+	for _, name := range cfg.Names() {
+		for _, dep := range cfg.Functions[name].DependsOn {
+			if _, ok := cfg.Services[dep]; !ok {
+				known := "there are no [services]"
+				if len(cfg.Services) > 0 {
+					known = "services: " + strings.Join(cfg.ServiceNames(), ", ")
+				}
+				return loc.errorf([]string{"functions", name}, fmt.Errorf("depends_on: no service %q (%s)", dep, known))
+			}
+		}
+	}
+	return nil
+}
+
+func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
+	s := &Service{
+		Name:         name,
+		Command:      r.Command,
+		Init:         r.Init,
+		Workdir:      absUnder(base, cmp.Or(r.Workdir, ".")),
+		Env:          r.Env,
+		User:         r.User,
+		DataDir:      filepath.Join(g.StateDir, "services", name),
+		ReadyTCP:     r.ReadyTCP,
+		ReadyCommand: r.ReadyCommand,
+		ReadyTimeout: dur(r.ReadyTimeout, DefaultServiceReadyTimeout),
+		StopGrace:    dur(r.StopGrace, DefaultServiceStopGrace),
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Validate checks a service spec.
+func (s *Service) Validate() error {
+	// Service names become directories and log attributes, like function names.
+	if len(s.Name) > 63 || !dns1123.MatchString(s.Name) {
+		return fmt.Errorf("invalid service name %q: want a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)", s.Name)
+	}
+	switch {
+	case len(s.Command) == 0:
+		return errors.New("command: required (the argv of the long-running process)")
+	case s.Command[0] == "":
+		return errors.New("command: the program must not be empty")
+	case s.Init != nil && (len(s.Init) == 0 || s.Init[0] == ""):
+		return errors.New("init: the program must not be empty")
+	case s.ReadyTCP != "" && s.ReadyCommand != nil:
+		return errors.New("ready_tcp and ready_command: set only one")
+	case s.ReadyCommand != nil && (len(s.ReadyCommand) == 0 || s.ReadyCommand[0] == ""):
+		return errors.New("ready_command: the program must not be empty")
+	}
+	if s.ReadyTCP != "" {
+		host, port, err := net.SplitHostPort(s.ReadyTCP)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("ready_tcp: %q is not a host:port address such as \"127.0.0.1:3306\"", s.ReadyTCP)
+		}
+	}
+	if !filepath.IsAbs(s.Workdir) {
+		return fmt.Errorf("workdir: %q must be absolute", s.Workdir)
+	}
+	if !filepath.IsAbs(s.DataDir) {
+		return fmt.Errorf("data dir %q must be absolute", s.DataDir)
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env: invalid variable name %q", k)
+		}
+	}
+	if s.ReadyTimeout <= 0 {
+		return errors.New("ready_timeout: must be positive")
+	}
+	if s.StopGrace <= 0 {
+		return errors.New("stop_grace: must be positive")
+	}
+	return nil
+}
