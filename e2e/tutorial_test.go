@@ -94,7 +94,7 @@ func TestTutorial(t *testing.T) {
 		listsAll(t, guestbook, entries)
 	})
 
-	guestbookDir := filepath.Join(testkit.RepoRoot(), "examples", "guestbook")
+	guestbookDir := filepath.Join(d.Dir, "examples", "guestbook")
 	t.Run("entries survive killing every guestbook replica", func(t *testing.T) {
 		listsAll(t, guestbook, entries) // awake, with at least one replica
 		pids := testkit.ProcessesIn(guestbookDir)

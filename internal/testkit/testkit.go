@@ -125,9 +125,10 @@ type Options struct {
 	Credential *syscall.Credential
 	// Auth turns basic auth on for /system.
 	Auth bool
-	// Examples links the repository's examples/ and the built binaries (as bin/) into the
-	// daemon's folder, so that the relative paths of ExampleStack resolve as they do in
-	// the repository.
+	// Examples copies the repository's examples/ and links the built binaries (as bin/)
+	// into the daemon's folder, so that the relative paths of ExampleStack resolve as they
+	// do in the repository. A copy, not a link: the checkout may sit where the functions'
+	// unprivileged user cannot read (under /root, say).
 	Examples bool
 }
 
@@ -144,10 +145,11 @@ func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
 	d := &Daemon{t: t, opts: o, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &SyncBuffer{}}
 	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, o.Gateway, functions))
 	if o.Examples {
-		for link, target := range map[string]string{"examples": filepath.Join(RepoRoot(), "examples"), "bin": Bin(t)} {
-			if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
-				t.Fatal(err)
-			}
+		if err := os.CopyFS(filepath.Join(dir, "examples"), os.DirFS(filepath.Join(RepoRoot(), "examples"))); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(Bin(t), filepath.Join(dir, "bin")); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if o.Credential != nil {
