@@ -61,6 +61,16 @@ func TestTwoReplicasOfLockWritingProgramBothServe(t *testing.T) {
 	if len(pids) != 2 {
 		t.Fatalf("pids = %v", pids)
 	}
+	// The namespaces and working directories are the replicas', never the daemon's own as
+	// seen in /proc (its main thread).
+	daemon := fmt.Sprintf("/proc/%d/", d.Cmd.Process.Pid)
+	if cwd, _ := os.Readlink(daemon + "cwd"); cwd != d.Dir {
+		t.Errorf("daemon cwd %q, want %q", cwd, d.Dir)
+	}
+	mine, _ := os.Readlink("/proc/self/ns/mnt")
+	if ns, _ := os.Readlink(daemon + "ns/mnt"); ns != mine {
+		t.Errorf("daemon mount namespace %q, want the host's %q", ns, mine)
+	}
 }
 
 func TestKilledReplicaIsReplaced(t *testing.T) {

@@ -156,6 +156,13 @@ func newSpawner() *spawner {
 
 func (s *spawner) loop() {
 	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The process's main thread: /proc/PID shows its working directory and mount
+		// namespace as the daemon's own, so they must not become a replica's. Keep it
+		// locked to this goroutine, idle, and spawn from another thread.
+		go s.loop()
+		select {}
+	}
 	var t nsThread
 	for r := range s.reqs {
 		if r.ns != nil {
