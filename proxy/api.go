@@ -88,8 +88,9 @@ func (p *Proxy) info(w http.ResponseWriter, _ *http.Request, _ httprouter.Params
 	})
 }
 
-// functionStatus is OpenFaaS's FunctionStatus plus faasd's own fields.
-type functionStatus struct {
+// FunctionStatus is OpenFaaS's FunctionStatus plus faasd's own fields: what the API
+// answers for a function, and what the CLI reads.
+type FunctionStatus struct {
 	Name                   string              `json:"name"`
 	Image                  string              `json:"image"`
 	Namespace              string              `json:"namespace,omitempty"`
@@ -117,14 +118,14 @@ type functionStatus struct {
 	LastError string   `json:"lastError,omitempty"`
 }
 
-func (p *Proxy) status(fn registry.Function) functionStatus {
+func (p *Proxy) status(fn registry.Function) FunctionStatus {
 	d := fn.Deployment
 	labels := map[string]string{}
 	maps.Copy(labels, d.Labels)
 	labels["faas_function"] = fn.Spec.Name
 	annotations := map[string]string{}
 	maps.Copy(annotations, d.Annotations)
-	st := functionStatus{
+	st := FunctionStatus{
 		Name: fn.Spec.Name, Image: d.Image, Namespace: registry.Namespace, EnvProcess: d.EnvProcess,
 		EnvVars: d.EnvVars, Constraints: d.Constraints, Secrets: d.Secrets, Labels: labels,
 		Annotations: annotations, Limits: d.Limits, Requests: d.Requests,
@@ -148,7 +149,7 @@ func (p *Proxy) listFunctions(w http.ResponseWriter, r *http.Request, _ httprout
 		return
 	}
 	fns := p.registry.List()
-	out := make([]functionStatus, 0, len(fns))
+	out := make([]FunctionStatus, 0, len(fns))
 	for _, fn := range fns {
 		out = append(out, p.status(fn))
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"faasd/config"
+	"faasd/proxy"
 )
 
 // defaultGateway is where a client looks for faasd when nothing says otherwise.
@@ -281,30 +282,8 @@ func (g *gateway) call(ctx context.Context, method, path string, in, out any, ok
 	return resp.StatusCode, &apiError{Status: resp.StatusCode, Body: string(data)}
 }
 
-// functionStatus is what the CLI reads of a FunctionStatus (faasd's extension fields
-// included).
-type functionStatus struct {
-	Name              string            `json:"name"`
-	Image             string            `json:"image"`
-	Namespace         string            `json:"namespace"`
-	EnvProcess        string            `json:"envProcess"`
-	EnvVars           map[string]string `json:"envVars"`
-	Secrets           []string          `json:"secrets"`
-	Labels            map[string]string `json:"labels"`
-	Annotations       map[string]string `json:"annotations"`
-	InvocationCount   float64           `json:"invocationCount"`
-	Replicas          int               `json:"replicas"`
-	AvailableReplicas int               `json:"availableReplicas"`
-	CreatedAt         time.Time         `json:"createdAt"`
-	Command           []string          `json:"command"`
-	Workdir           string            `json:"workdir"`
-	User              string            `json:"user"`
-	Source            string            `json:"source"`
-	Status            string            `json:"status"`
-	Starting          int               `json:"startingReplicas"`
-	Failures          int               `json:"failures"`
-	LastError         string            `json:"lastError"`
-}
+// functionStatus is what the API answers for a function.
+type functionStatus = proxy.FunctionStatus
 
 // function fetches one function's status; an unknown one is a one-line error.
 func (g *gateway) function(ctx context.Context, name string) (functionStatus, error) {

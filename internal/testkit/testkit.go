@@ -357,28 +357,6 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-// ProcessesWith returns the pids of processes whose command line or environment
-// contains marker.
-func ProcessesWith(marker string) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		for _, f := range []string{"cmdline", "environ"} {
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), f))
-			if err == nil && bytes.Contains(b, []byte(marker)) {
-				// Zombies still count: the supervisor must reap them.
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
-
 // SyncBuffer is a bytes.Buffer that a process's output, log handlers and the test can
 // share across goroutines.
 type SyncBuffer struct {
@@ -398,49 +376,9 @@ func (s *SyncBuffer) String() string {
 	return s.b.String()
 }
 
-// Zombies returns the children of ppid that exited and were never reaped.
-func Zombies(ppid int) []int {
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces, so parse after the last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		var state string
-		var parent int
-		if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &parent); err == nil && parent == ppid && state == "Z" {
-			var pid int
-			fmt.Sscanf(e.Name(), "%d", &pid)
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // Metric reads one per-function value from /metrics, or -1 when it is absent.
 func (d *Daemon) Metric(name, fn string) float64 {
-	resp, err := http.Get(d.URL + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	want := fmt.Sprintf("%s{function_name=%q}", name, fn+".openfaas-fn")
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), want+" "); ok {
-			var f float64
-			fmt.Sscanf(v, "%g", &f)
-			return f
-		}
-	}
-	return -1
+	return d.MetricWith(name, fmt.Sprintf("function_name=%q", fn+".openfaas-fn"))
 }
 
 // Load sends GETs to url at about rps requests a second from workers goroutines until
@@ -527,25 +465,6 @@ func ExampleStack(t testing.TB, replacements ...string) string {
 	return text
 }
 
-// ProcessesIn returns the pids of processes whose working directory is dir.
-func ProcessesIn(dir string) []int {
-	if real, err := filepath.EvalSymlinks(dir); err == nil {
-		dir = real
-	}
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && cwd == dir {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // MetricWith reads the value of one series from /metrics, given its labels as they are
 // written (`service="mariadb"`), or -1 when it is absent.
 func (d *Daemon) MetricWith(name, labels string) float64 {
@@ -564,4 +483,72 @@ func (d *Daemon) MetricWith(name, labels string) float64 {
 		}
 	}
 	return -1
+}
+
+// processes calls fn with the pid and /proc directory of every process until fn returns
+// false.
+func processes(fn func(pid int, dir string) bool) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		if !fn(pid, filepath.Join("/proc", e.Name())) {
+			return
+		}
+	}
+}
+
+// ProcessesWith returns the pids of processes whose command line or environment
+// contains marker.
+func ProcessesWith(marker string) []int {
+	var pids []int
+	processes(func(pid int, dir string) bool {
+		for _, f := range []string{"cmdline", "environ"} {
+			if b, err := os.ReadFile(filepath.Join(dir, f)); err == nil && bytes.Contains(b, []byte(marker)) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+		return true
+	})
+	return pids
+}
+
+// Zombies returns the children of ppid that exited and were never reaped.
+func Zombies(ppid int) []int {
+	var pids []int
+	processes(func(pid int, dir string) bool {
+		b, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			return true
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so parse after the last ')'.
+		s := string(b)
+		var state string
+		var parent int
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if _, err := fmt.Sscanf(s[i+1:], " %s %d", &state, &parent); err == nil && parent == ppid && state == "Z" {
+				pids = append(pids, pid)
+			}
+		}
+		return true
+	})
+	return pids
+}
+
+// ProcessesIn returns the pids of processes whose working directory is dir.
+func ProcessesIn(dir string) []int {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	var pids []int
+	processes(func(pid int, proc string) bool {
+		if cwd, err := os.Readlink(filepath.Join(proc, "cwd")); err == nil && cwd == dir {
+			pids = append(pids, pid)
+		}
+		return true
+	})
+	return pids
 }
