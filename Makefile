@@ -8,9 +8,9 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./registry/... ./scaler/... ./watchdog/... ./stack/... ./cmd/...
+UNIT := ./config/... ./supervisor/... ./proxy/... ./registry/... ./scaler/... ./watchdog/... ./stack/... ./webui/... ./cmd/...
 
-.PHONY: build examples deps run test lint unit e2e bench bench-cold clean
+.PHONY: build examples deps test-deps run test lint unit e2e bench bench-cold clean
 
 build:
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/faasd ./cmd/faasd
@@ -19,21 +19,26 @@ examples:
 	CGO_ENABLED=0 $(GO) build -o bin/hello-go ./examples/hello-go
 
 # The Debian packages of the example stack and the templates (Ruby, Sinatra, Puma, mysql2,
-# MariaDB, Node.js, Python); a no-op once they are installed.
+# MariaDB, Node.js, Python); a no-op once they are installed. The tests also need the
+# browser that drives the web UI.
 deps:
 	./scripts/install-deps.sh
+
+test-deps:
+	./scripts/install-deps.sh chromium
 
 run: deps build examples
 	@echo "faasd: the example stack on http://127.0.0.1:8080 (frank-says, guestbook on MariaDB, hello-go, stronghash, wordcount)"
 	@echo "  API login: admin, password in .faasd/credentials/basic-auth-password (or: bin/faasd login -f faasd.toml)"
+	@echo "  Web UI: http://127.0.0.1:8080/ui/ (log in as admin with that password)"
 	@echo "  Ctrl-C stops everything"
 	./bin/faasd serve -f faasd.toml
 
-# The runtimes the tests start for real (Ruby, Node.js, Python, MariaDB) come first.
-test: deps lint unit e2e
+# The runtimes the tests start for real (Ruby, Node.js, Python, MariaDB, Chromium) come first.
+test: test-deps lint unit e2e
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 

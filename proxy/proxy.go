@@ -38,9 +38,12 @@ type Options struct {
 	// The OpenFaaS API under /system, when Registry is set.
 	Registry     Registry
 	Control      Control
-	Credentials  *Credentials // basic auth on /system; nil: open
+	Credentials  *Credentials // basic auth on /system (and /ui); nil: open
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// UI serves the web UI under /ui/, behind the same basic auth as /system; nil: no UI.
+	UI http.Handler
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -58,6 +61,7 @@ type Proxy struct {
 	creds    *Credentials
 	apiRead  time.Duration
 	apiWrite time.Duration
+	ui       http.Handler
 	closing  chan struct{}
 	close    sync.Once
 
@@ -84,6 +88,7 @@ func New(opts Options) *Proxy {
 		creds:       opts.Credentials,
 		apiRead:     opts.ReadTimeout,
 		apiWrite:    opts.WriteTimeout,
+		ui:          opts.UI,
 		closing:     make(chan struct{}),
 		metrics:     metrics.NewSet(),
 	}
@@ -154,10 +159,27 @@ func (p *Proxy) routes() *httprouter.Router {
 	if p.registry != nil {
 		p.apiRoutes(r)
 	}
+	if p.ui != nil {
+		p.uiRoutes(r)
+	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
 	})
 	return r
+}
+
+// uiRoutes serves the web UI behind the API's basic auth: the browser's login prompt comes
+// from the 401 of the page itself, and the page's API calls reuse what the user typed.
+// The root redirects to it, as the OpenFaaS gateway's does.
+func (p *Proxy) uiRoutes(r *httprouter.Router) {
+	ui := p.requireAuth(p.ui)
+	r.Handler(http.MethodGet, "/ui/*filepath", ui)
+	r.Handler(http.MethodHead, "/ui/*filepath", ui)
+	toUI := func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
+		http.Redirect(w, req, "/ui/", http.StatusTemporaryRedirect)
+	}
+	r.GET("/", toUI)
+	r.GET("/ui", toUI)
 }
 
 func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {

@@ -1,15 +1,16 @@
 #!/bin/sh
-# Installs the Debian packages that the example stack and its end-to-end test run on:
-# Ruby with Sinatra, the Puma server and the MySQL client library, MariaDB's server
-# programs, and the Node.js and Python runtimes of the `faasd new` templates. Does
-# nothing when they are all there, so `make run` and `make test` call it every time.
+# Installs the Debian packages that the example stack runs on: Ruby with Sinatra, the Puma
+# server and the MySQL client library, MariaDB's server programs, and the Node.js and
+# Python runtimes of the `faasd new` templates. Packages named as arguments are installed
+# too (`make test` adds chromium, the browser of the web UI's test). Does nothing when they
+# are all there, so `make run` and `make test` call it every time.
 #
 # faasd runs its own mariadbd as a supervised service (see [services.mariadb] in
 # faasd.toml). When this script is the one installing mariadb-server, it keeps the
 # package from starting a system MariaDB, now or at boot.
 set -eu
 
-PACKAGES="ruby ruby-sinatra puma ruby-mysql2 mariadb-server nodejs python3"
+PACKAGES="ruby ruby-sinatra puma ruby-mysql2 mariadb-server nodejs python3 $*"
 
 missing=""
 for p in $PACKAGES; do

@@ -21,6 +21,7 @@ import (
 	"faasd/registry"
 	"faasd/scaler"
 	"faasd/supervisor"
+	"faasd/webui"
 )
 
 // Bounds on a graceful stop: in-flight requests get httpDrain to finish, then replicas
@@ -96,6 +97,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		HoldTimeout:  cfg.Gateway.ScaleFromZeroTimeout,
 		MaxHeld:      cfg.Gateway.MaxHeldRequests,
 		Version:      version,
+		UI:           webui.Handler(),
 	})
 	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
