@@ -69,6 +69,16 @@ func Bin(t testing.TB) string {
 	return binDir
 }
 
+// Main runs a package's tests and then removes the binaries Bin built; call it from
+// TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // RepoRoot is the repository's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
