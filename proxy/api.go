@@ -170,7 +170,7 @@ func (p *Proxy) getFunction(w http.ResponseWriter, r *http.Request, ps httproute
 
 func (p *Proxy) deployFunction(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var d registry.Deployment
-	if !readJSON(w, r, &d) || !validNamespace(w, d.Namespace) {
+	if !readJSON(w, r, &d, bodyRequired) || !validNamespace(w, d.Namespace) {
 		return
 	}
 	var err error
@@ -192,7 +192,7 @@ func (p *Proxy) deleteFunction(w http.ResponseWriter, r *http.Request, _ httprou
 		FunctionName string `json:"functionName"`
 		Namespace    string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	if req.FunctionName == "" {
@@ -212,7 +212,7 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 		Replicas    uint64 `json:"replicas"`
 		Namespace   string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	name := firstOf(ps.ByName("name"), req.ServiceName)
@@ -251,9 +251,18 @@ func firstOf(a, b string) string {
 	return b
 }
 
+// bodyNeed says whether a route's JSON body may be left out: delete, scale and restart
+// requests may carry everything they need in the URL.
+type bodyNeed bool
+
+const (
+	bodyRequired bodyNeed = true
+	bodyOptional bodyNeed = false
+)
+
 // readJSON decodes a request body; a malformed one gets 400 saying what is wrong. Fields
 // it does not know are ignored, as newer clients may send more than this version reads.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+func readJSON(w http.ResponseWriter, r *http.Request, v any, need bodyNeed) bool {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -265,8 +274,8 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	if len(body) == 0 {
-		if r.Method == http.MethodDelete || r.Method == http.MethodPost && r.URL.Path != "/system/functions" && r.URL.Path != "/system/secrets" {
-			return true // delete and scale may carry everything in the URL
+		if need == bodyOptional {
+			return true
 		}
 		http.Error(w, "request body: empty, want JSON", http.StatusBadRequest)
 		return false

@@ -33,7 +33,7 @@ func (p *Proxy) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter
 
 func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s secretBody
-	if !readJSON(w, r, &s) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	value := s.RawValue
@@ -58,7 +58,7 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 
 func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s secretBody
-	if !readJSON(w, r, &s) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	if err := p.registry.Secrets().Delete(s.Name); err != nil {
