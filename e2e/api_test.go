@@ -214,7 +214,7 @@ func TestAPIFunctionsContract(t *testing.T) {
 			t.Errorf("%s %s %s: %d %s, want %d", tc.method, tc.path, tc.body, code, body, tc.want)
 		}
 	}
-	// None of the rejected deployments reached the disk or the registry.
+	// None of the rejected deployments reached the disk or the catalog.
 	files, _ := filepath.Glob(filepath.Join(d.Dir, "state", "functions", "*"))
 	slices.Sort(files)
 	if len(files) != 2 || filepath.Base(files[0]) != "meta.json" || filepath.Base(files[1]) != "stronghash.json" {

@@ -571,7 +571,7 @@ func TestCLIUpOnTheDaemonsOwnStack(t *testing.T) {
 		t.Errorf("up after an edit:\n%s", out)
 	}
 	c.invokeUntil("py-fn", "b", "Howdy from py-fn! You said: b")
-	// One registry: the file's function, nothing deployed beside it, and a reload of the
+	// One catalog: the file's function, nothing deployed beside it, and a reload of the
 	// file (here: by SIGHUP) neither rolls it over again nor forgets the build.
 	st := getStatus(t, d, "py-fn")
 	if st.raw["source"] != "file" {

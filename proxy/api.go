@@ -12,18 +12,19 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"faasd/registry"
+	"faasd/api"
+	"faasd/catalog"
 	"faasd/supervisor"
 )
 
-// Registry is what the API needs of the function registry.
-type Registry interface {
-	List() []registry.Function
-	Get(name string) (registry.Function, bool)
-	Create(registry.Deployment) error
-	Update(registry.Deployment) error
+// Catalog is what the API needs of the function catalog.
+type Catalog interface {
+	List() []catalog.Function
+	Get(name string) (catalog.Function, bool)
+	Create(api.Deployment) error
+	Update(api.Deployment) error
 	Delete(name string) error
-	Secrets() *registry.Secrets
+	Secrets() *catalog.Secrets
 }
 
 // Control is what the API needs of the supervisor.
@@ -80,53 +81,23 @@ func (p *Proxy) apiDeadlines(h http.Handler) http.Handler {
 }
 
 func (p *Proxy) info(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	v := map[string]string{"release": p.version, "sha": p.commit}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"provider": map[string]any{"provider": ProviderName, "orchestration": "processes", "version": v},
-		"version":  v,
-		"arch":     runtime.GOARCH,
+	v := api.Version{Release: p.version, SHA: p.commit}
+	writeJSON(w, http.StatusOK, api.Info{
+		Provider: api.Provider{Provider: ProviderName, Orchestration: "processes", Version: v},
+		Version:  v,
+		Arch:     runtime.GOARCH,
 	})
 }
 
-// FunctionStatus is OpenFaaS's FunctionStatus plus faasd's own fields: what the API
-// answers for a function, and what the CLI reads.
-type FunctionStatus struct {
-	Name                   string              `json:"name"`
-	Image                  string              `json:"image"`
-	Namespace              string              `json:"namespace,omitempty"`
-	EnvProcess             string              `json:"envProcess,omitempty"`
-	EnvVars                map[string]string   `json:"envVars,omitempty"`
-	Constraints            []string            `json:"constraints,omitempty"`
-	Secrets                []string            `json:"secrets,omitempty"`
-	Labels                 map[string]string   `json:"labels"`      // always an object
-	Annotations            map[string]string   `json:"annotations"` // always an object
-	Limits                 *registry.Resources `json:"limits,omitempty"`
-	Requests               *registry.Resources `json:"requests,omitempty"`
-	ReadOnlyRootFilesystem bool                `json:"readOnlyRootFilesystem,omitempty"`
-	InvocationCount        float64             `json:"invocationCount,omitempty"`
-	Replicas               uint64              `json:"replicas,omitempty"`
-	AvailableReplicas      uint64              `json:"availableReplicas,omitempty"`
-	CreatedAt              time.Time           `json:"createdAt"`
-
-	Command   []string `json:"command,omitempty"`
-	Workdir   string   `json:"workdir,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Source    string   `json:"source"`
-	Status    string   `json:"status,omitempty"`
-	Starting  int      `json:"startingReplicas,omitempty"`
-	Failures  int      `json:"failures,omitempty"`
-	LastError string   `json:"lastError,omitempty"`
-}
-
-func (p *Proxy) status(fn registry.Function) FunctionStatus {
+func (p *Proxy) status(fn catalog.Function) api.FunctionStatus {
 	d := fn.Deployment
 	labels := map[string]string{}
 	maps.Copy(labels, d.Labels)
 	labels["faas_function"] = fn.Spec.Name
 	annotations := map[string]string{}
 	maps.Copy(annotations, d.Annotations)
-	st := FunctionStatus{
-		Name: fn.Spec.Name, Image: d.Image, Namespace: registry.Namespace, EnvProcess: d.EnvProcess,
+	st := api.FunctionStatus{
+		Name: fn.Spec.Name, Image: d.Image, Namespace: api.Namespace, EnvProcess: d.EnvProcess,
 		EnvVars: d.EnvVars, Constraints: d.Constraints, Secrets: d.Secrets, Labels: labels,
 		Annotations: annotations, Limits: d.Limits, Requests: d.Requests,
 		ReadOnlyRootFilesystem: d.ReadOnlyRootFilesystem, CreatedAt: fn.CreatedAt,
@@ -148,8 +119,8 @@ func (p *Proxy) listFunctions(w http.ResponseWriter, r *http.Request, _ httprout
 	if !validNamespace(w, r.URL.Query().Get("namespace")) {
 		return
 	}
-	fns := p.registry.List()
-	out := make([]FunctionStatus, 0, len(fns))
+	fns := p.catalog.List()
+	out := make([]api.FunctionStatus, 0, len(fns))
 	for _, fn := range fns {
 		out = append(out, p.status(fn))
 	}
@@ -160,7 +131,7 @@ func (p *Proxy) getFunction(w http.ResponseWriter, r *http.Request, ps httproute
 	if !validNamespace(w, r.URL.Query().Get("namespace")) {
 		return
 	}
-	fn, ok := p.registry.Get(ps.ByName("name"))
+	fn, ok := p.catalog.Get(ps.ByName("name"))
 	if !ok {
 		http.Error(w, "no such function: "+ps.ByName("name"), http.StatusNotFound)
 		return
@@ -169,15 +140,15 @@ func (p *Proxy) getFunction(w http.ResponseWriter, r *http.Request, ps httproute
 }
 
 func (p *Proxy) deployFunction(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	var d registry.Deployment
+	var d api.Deployment
 	if !readJSON(w, r, &d, bodyRequired) || !validNamespace(w, d.Namespace) {
 		return
 	}
 	var err error
 	if r.Method == http.MethodPost {
-		err = p.registry.Create(d)
+		err = p.catalog.Create(d)
 	} else {
-		err = p.registry.Update(d)
+		err = p.catalog.Update(d)
 	}
 	if err != nil {
 		apiError(w, err)
@@ -199,7 +170,7 @@ func (p *Proxy) deleteFunction(w http.ResponseWriter, r *http.Request, _ httprou
 		http.Error(w, "functionName is required", http.StatusBadRequest)
 		return
 	}
-	if err := p.registry.Delete(req.FunctionName); err != nil {
+	if err := p.catalog.Delete(req.FunctionName); err != nil {
 		apiError(w, err)
 		return
 	}
@@ -216,7 +187,7 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 		return
 	}
 	name := firstOf(ps.ByName("name"), req.ServiceName)
-	if _, ok := p.registry.Get(name); !ok {
+	if _, ok := p.catalog.Get(name); !ok {
 		http.Error(w, "no such function: "+name, http.StatusNotFound)
 		return
 	}
@@ -232,12 +203,12 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 }
 
 func (p *Proxy) namespaces(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-	writeJSON(w, http.StatusOK, []string{registry.Namespace})
+	writeJSON(w, http.StatusOK, []string{api.Namespace})
 }
 
 // validNamespace accepts the one namespace there is, or none; anything else gets 400.
 func validNamespace(w http.ResponseWriter, ns string) bool {
-	if ns == "" || ns == registry.Namespace {
+	if ns == "" || ns == api.Namespace {
 		return true
 	}
 	http.Error(w, "namespace not valid", http.StatusBadRequest)
@@ -294,15 +265,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// apiError maps the registry's and supervisor's errors to status codes.
+// apiError maps the catalog's and supervisor's errors to status codes.
 func apiError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, registry.ErrInvalid):
+	case errors.Is(err, catalog.ErrInvalid):
 		status = http.StatusBadRequest
-	case errors.Is(err, registry.ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, registry.ErrExists), errors.Is(err, registry.ErrFileManaged):
+	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged):
 		status = http.StatusConflict
 	}
 	http.Error(w, err.Error(), status)

@@ -8,18 +8,9 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"faasd/registry"
+	"faasd/api"
 	"faasd/supervisor"
 )
-
-// logMessage is one NDJSON line of /system/logs.
-type logMessage struct {
-	Name      string    `json:"name"`
-	Namespace string    `json:"namespace"`
-	Instance  string    `json:"instance"`
-	Timestamp time.Time `json:"timestamp"`
-	Text      string    `json:"text"`
-}
 
 func isFollow(r *http.Request) bool {
 	return r.URL.Path == "/system/logs" && r.URL.Query().Get("follow") == "true"
@@ -60,7 +51,7 @@ func (p *Proxy) logs(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	instance := q.Get("instance")
 	buf, ok := p.control.Logs(name)
 	if !ok {
-		if _, known := p.registry.Get(name); !known {
+		if _, known := p.catalog.Get(name); !known {
 			http.Error(w, "no such function: "+name, http.StatusNotFound)
 			return
 		}
@@ -88,7 +79,7 @@ func (p *Proxy) logs(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 			if !keep(l) {
 				continue
 			}
-			msg := logMessage{Name: name, Namespace: registry.Namespace, Instance: l.Replica, Timestamp: l.Time.UTC(), Text: l.Text}
+			msg := api.LogMessage{Name: name, Namespace: api.Namespace, Instance: l.Replica, Timestamp: l.Time.UTC(), Text: l.Text}
 			if enc.Encode(msg) != nil {
 				return false
 			}

@@ -6,8 +6,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 )
 
-// restarter is what the restart route needs of the registry. It is optional, so that
-// registries that cannot restart (test doubles) need not pretend to.
+// restarter is what the restart route needs of the catalog. It is optional, so that
+// catalogs that cannot restart (test doubles) need not pretend to.
 type restarter interface {
 	Restart(name, revision string) (bool, error)
 }
@@ -25,9 +25,9 @@ func (p *Proxy) restartFunction(w http.ResponseWriter, r *http.Request, ps httpr
 	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
-	rs, ok := p.registry.(restarter)
+	rs, ok := p.catalog.(restarter)
 	if !ok {
-		http.Error(w, "restart: not supported by this registry", http.StatusNotImplemented)
+		http.Error(w, "restart: not supported by this catalog", http.StatusNotImplemented)
 		return
 	}
 	changed, err := rs.Restart(ps.ByName("name"), req.Revision)

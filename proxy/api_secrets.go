@@ -5,34 +5,27 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"faasd/registry"
+	"faasd/api"
 )
-
-type secretBody struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace,omitempty"`
-	Value     string `json:"value,omitempty"`
-	RawValue  []byte `json:"rawValue,omitempty"` // base64 in JSON
-}
 
 func (p *Proxy) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	if !validNamespace(w, r.URL.Query().Get("namespace")) {
 		return
 	}
-	names, err := p.registry.Secrets().Names()
+	names, err := p.catalog.Secrets().Names()
 	if err != nil {
 		apiError(w, err)
 		return
 	}
-	out := make([]secretBody, 0, len(names))
+	out := make([]api.Secret, 0, len(names))
 	for _, n := range names {
-		out = append(out, secretBody{Name: n, Namespace: registry.Namespace})
+		out = append(out, api.Secret{Name: n, Namespace: api.Namespace})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	var s secretBody
+	var s api.Secret
 	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
@@ -41,7 +34,7 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 		value = []byte(s.Value)
 	}
 	update := r.Method == http.MethodPut
-	if err := p.registry.Secrets().Put(s.Name, value, update); err != nil {
+	if err := p.catalog.Secrets().Put(s.Name, value, update); err != nil {
 		apiError(w, err)
 		return
 	}
@@ -57,11 +50,11 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 }
 
 func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	var s secretBody
+	var s api.Secret
 	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
-	if err := p.registry.Secrets().Delete(s.Name); err != nil {
+	if err := p.catalog.Secrets().Delete(s.Name); err != nil {
 		apiError(w, err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/julienschmidt/httprouter"
 
+	"faasd/api"
 	"faasd/supervisor"
 )
 
@@ -35,8 +36,8 @@ type Options struct {
 	Version      string
 	Commit       string
 
-	// The OpenFaaS API under /system, when Registry is set.
-	Registry     Registry
+	// The OpenFaaS API under /system, when Catalog is set.
+	Catalog      Catalog
 	Control      Control
 	Credentials  *Credentials // basic auth on /system (and /ui); nil: open
 	ReadTimeout  time.Duration
@@ -56,7 +57,7 @@ type Proxy struct {
 	version     string
 	commit      string
 
-	registry Registry
+	catalog  Catalog
 	control  Control
 	creds    *Credentials
 	apiRead  time.Duration
@@ -83,7 +84,7 @@ func New(opts Options) *Proxy {
 		maxHeld:     opts.MaxHeld,
 		version:     opts.Version,
 		commit:      opts.Commit,
-		registry:    opts.Registry,
+		catalog:     opts.Catalog,
 		control:     opts.Control,
 		creds:       opts.Credentials,
 		apiRead:     opts.ReadTimeout,
@@ -156,7 +157,7 @@ func (p *Proxy) routes() *httprouter.Router {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		p.metrics.WritePrometheus(w)
 	})
-	if p.registry != nil {
+	if p.catalog != nil {
 		p.apiRoutes(r)
 	}
 	if p.ui != nil {
@@ -184,7 +185,7 @@ func (p *Proxy) uiRoutes(r *httprouter.Router) {
 
 func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 	raw := ps.ByName("name")
-	name, ok := strings.CutSuffix(raw, "."+Namespace)
+	name, ok := strings.CutSuffix(raw, "."+api.Namespace)
 	if !ok && strings.Contains(raw, ".") {
 		name = "" // another namespace: there is none
 	}

@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-)
 
-// Namespace is the one OpenFaaS namespace; metrics and names carry it for compatibility.
-const Namespace = "openfaas-fn"
+	"faasd/api"
+)
 
 // Stats are a function's request counters as the scaler, the API and the UI read them.
 type Stats struct {
@@ -66,7 +65,7 @@ func (c *counters) end(code int, d time.Duration) {
 	c.mu.Lock()
 	m := c.byCode[code]
 	if m == nil {
-		labels := fmt.Sprintf(`{function_name=%q,code=%q}`, c.name+"."+Namespace, strconv.Itoa(code))
+		labels := fmt.Sprintf(`{function_name=%q,code=%q}`, c.name+"."+api.Namespace, strconv.Itoa(code))
 		m = &codeMetrics{
 			total:    c.set.GetOrCreateCounter("gateway_function_invocation_total" + labels),
 			duration: c.set.GetOrCreatePrometheusHistogram("gateway_functions_seconds" + labels),
@@ -90,7 +89,7 @@ func (t *statsTable) get(name string) *counters {
 		return c.(*counters)
 	}
 	c := &counters{name: name, byCode: map[int]*codeMetrics{}, set: t.set}
-	c.startedMetric = t.set.GetOrCreateCounter(fmt.Sprintf(`gateway_function_invocation_started{function_name=%q}`, name+"."+Namespace))
+	c.startedMetric = t.set.GetOrCreateCounter(fmt.Sprintf(`gateway_function_invocation_started{function_name=%q}`, name+"."+api.Namespace))
 	actual, _ := t.m.LoadOrStore(name, c)
 	return actual.(*counters)
 }

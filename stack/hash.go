@@ -13,13 +13,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"faasd/api"
+	"faasd/catalog"
 	"faasd/config"
-	"faasd/registry"
 )
 
 // BuildHashAnnotation carries the hash of what a deployed function runs; equal hashes
 // make a deploy a no-op. It is the annotation the daemon's restart route records, too.
-const BuildHashAnnotation = registry.RevisionAnnotation
+const BuildHashAnnotation = catalog.RevisionAnnotation
 
 // Bounds on what TreeHash reads: a workdir beyond them is almost certainly not one
 // function's folder (a home directory, "/"), and hashing it would take minutes.
@@ -140,8 +141,8 @@ func program(f *config.Function) string {
 // Deployment is what `faasd deploy` sends for a function whose files hash to tree: the
 // function as the daemon would run it from the file, annotated with a hash of that spec
 // and the tree together, so that a deploy with an equal hash changes nothing.
-func Deployment(f *config.Function, tree string) (registry.Deployment, error) {
-	d := registry.DeploymentFor(f)
+func Deployment(f *config.Function, tree string) (api.Deployment, error) {
+	d := catalog.DeploymentFor(f)
 	delete(d.Annotations, BuildHashAnnotation)
 	spec, err := json.Marshal(d)
 	if err != nil {

@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"faasd/api"
 	"faasd/config"
-	"faasd/proxy"
 )
 
 // defaultGateway is where a client looks for faasd when nothing says otherwise.
@@ -283,7 +283,7 @@ func (g *gateway) call(ctx context.Context, method, path string, in, out any, ok
 }
 
 // functionStatus is what the API answers for a function.
-type functionStatus = proxy.FunctionStatus
+type functionStatus = api.FunctionStatus
 
 // function fetches one function's status; an unknown one is a one-line error.
 func (g *gateway) function(ctx context.Context, name string) (functionStatus, error) {

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"faasd/api"
 )
 
 // logsCmd prints a function's output from the daemon's buffer, and with --follow keeps
@@ -30,14 +32,6 @@ func (c *logsCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.since, "since", "", "only lines of the last `D` (\"10m\"), or since an RFC 3339 time")
 	fs.IntVar(&c.tail, "tail", -1, "only the last `N` lines of the history (-1: all)")
 	fs.BoolVar(&c.json, "json", false, "print the gateway's NDJSON messages")
-}
-
-// logMessage is one line of /system/logs.
-type logMessage struct {
-	Name      string    `json:"name"`
-	Instance  string    `json:"instance"`
-	Timestamp time.Time `json:"timestamp"`
-	Text      string    `json:"text"`
 }
 
 func (c *logsCmd) run(ctx context.Context, env *environment, args []string) error {
@@ -78,7 +72,7 @@ func (c *logsCmd) run(ctx context.Context, env *environment, args []string) erro
 			fmt.Fprintf(env.stdout, "%s\n", sc.Bytes())
 			continue
 		}
-		var m logMessage
+		var m api.LogMessage
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			return fmt.Errorf("logs of %s: a line that is not a log message: %w", name, err)
 		}

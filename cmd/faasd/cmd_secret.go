@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+
+	"faasd/api"
 )
 
 // secretCmd manages secrets: create, update, list, remove.
@@ -38,9 +40,7 @@ func (c *secretCmd) run(ctx context.Context, env *environment, args []string) er
 		if len(args) > 0 {
 			return fmt.Errorf("%w: secret list takes no arguments", errUsage)
 		}
-		var secrets []struct {
-			Name string `json:"name"`
-		}
+		var secrets []api.Secret
 		if _, err := gw.call(ctx, "GET", "/system/secrets", nil, &secrets, http.StatusOK, http.StatusAccepted); err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func (c *secretCmd) run(ctx context.Context, env *environment, args []string) er
 		if err != nil {
 			return err
 		}
-		body := map[string]any{"name": name, "rawValue": value}
+		body := api.Secret{Name: name, RawValue: value}
 		if action == "create" {
 			_, err = gw.call(ctx, "POST", "/system/secrets", body, nil, http.StatusOK, http.StatusCreated, http.StatusAccepted)
 			if isStatus(err, http.StatusConflict) {

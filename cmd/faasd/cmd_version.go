@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+
+	"faasd/api"
 )
 
 // versionCmd prints the client's version and the gateway's.
@@ -27,17 +29,7 @@ func (c *versionCmd) run(ctx context.Context, env *environment, _ []string) erro
 	if err != nil {
 		return err
 	}
-	var info struct {
-		Provider struct {
-			Provider      string `json:"provider"`
-			Orchestration string `json:"orchestration"`
-			Version       struct {
-				Release string `json:"release"`
-				SHA     string `json:"sha"`
-			} `json:"version"`
-		} `json:"provider"`
-		Arch string `json:"arch"`
-	}
+	var info api.Info
 	if _, err := gw.call(ctx, "GET", "/system/info", nil, &info); err != nil {
 		return err
 	}

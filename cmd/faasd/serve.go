@@ -16,9 +16,10 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"faasd/api"
+	"faasd/catalog"
 	"faasd/config"
 	"faasd/proxy"
-	"faasd/registry"
 	"faasd/scaler"
 	"faasd/supervisor"
 	"faasd/webui"
@@ -61,7 +62,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	secretsDir := filepath.Join(cfg.Gateway.StateDir, "secrets", registry.Namespace)
+	secretsDir := filepath.Join(cfg.Gateway.StateDir, "secrets", api.Namespace)
 	sup, err := supervisor.New(supervisor.Options{StateDir: cfg.Gateway.StateDir, Logger: log, SecretsDir: secretsDir})
 	if err != nil {
 		return err
@@ -70,7 +71,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	// gate holds a function back until its services are ready.
 	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log})
 	gate := newServiceGate(sup, svcs, log)
-	reg, err := registry.Open(cfg.Gateway.StateDir, cfg.Gateway, gate, log)
+	reg, err := catalog.Open(cfg.Gateway.StateDir, cfg.Gateway, gate, log)
 	if err != nil {
 		sup.Stop(context.Background())
 		return err
@@ -85,7 +86,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		creds = &c
 	}
 	px := proxy.New(proxy.Options{
-		Registry:     reg,
+		Catalog:      reg,
 		Control:      sup,
 		Credentials:  creds,
 		ReadTimeout:  cfg.Gateway.ReadTimeout,
@@ -169,7 +170,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 }
 
 // reload applies a changed file; an invalid one is reported and the running config stays.
-func reload(cur *config.Config, reg *registry.Registry, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
+func reload(cur *config.Config, reg *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
 	if err != nil {
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)

@@ -63,7 +63,7 @@ func stopServices(svcs *supervisor.Services, log *slog.Logger) {
 	}
 }
 
-// serviceGate stands between the registry and the supervisor: it holds a function back
+// serviceGate stands between the catalog and the supervisor: it holds a function back
 // until every service in its depends_on is ready, and lets it through when they are, so
 // that no replica starts against a database that is not there yet. A function that already
 // runs is not stopped when one of its services restarts: it copes with a short outage as
@@ -86,7 +86,7 @@ func newServiceGate(sup *supervisor.Supervisor, svcs *supervisor.Services, log *
 	return g
 }
 
-// Apply implements registry.Target.
+// Apply implements catalog.Target.
 func (g *serviceGate) Apply(fns map[string]*config.Function) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"faasd/api"
 	"faasd/proxy"
 	"faasd/scaler"
 	"faasd/supervisor"
@@ -43,7 +44,7 @@ func (s loadSource) Observe(name string) scaler.Observation {
 func writeFunctionMetrics(sup *supervisor.Supervisor, px *proxy.Proxy, sc *scaler.Scaler) func(io.Writer) {
 	return func(w io.Writer) {
 		for _, st := range sup.Statuses() {
-			label := fmt.Sprintf(`{function_name=%q}`, st.Name+"."+proxy.Namespace)
+			label := fmt.Sprintf(`{function_name=%q}`, st.Name+"."+api.Namespace)
 			stats := px.Stats(st.Name)
 			metrics.WriteGaugeUint64(w, "gateway_service_count"+label, uint64(st.Desired))
 			metrics.WriteGaugeUint64(w, "faasd_replicas_ready"+label, uint64(st.Ready))

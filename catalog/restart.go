@@ -1,4 +1,4 @@
-package registry
+package catalog
 
 import (
 	"fmt"
@@ -19,7 +19,7 @@ const RevisionAnnotation = "com.faasd.build-hash"
 // rebuilt a function's files tells the daemon, including for functions of the configuration
 // file, which the API cannot otherwise change. A non-empty revision that is already the
 // function's is a no-op (false); an empty one always restarts.
-func (r *Registry) Restart(name, revision string) (bool, error) {
+func (r *Catalog) Restart(name, revision string) (bool, error) {
 	if revision == "" {
 		revision = "restart-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
@@ -46,7 +46,7 @@ func (r *Registry) Restart(name, revision string) (bool, error) {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[RevisionAnnotation] = revision
-	spec, err := d.spec(r.gateway)
+	spec, err := specOf(&d, r.gateway)
 	if err != nil {
 		return false, err
 	}
@@ -62,7 +62,7 @@ func (r *Registry) Restart(name, revision string) (bool, error) {
 // keepRevisions carries the revision of each file function over a reload of the file,
 // which knows nothing of it: otherwise every reload would roll restarted functions over
 // once more, and report them as never restarted.
-func (r *Registry) keepRevisions(fns map[string]*config.Function) map[string]*config.Function {
+func (r *Catalog) keepRevisions(fns map[string]*config.Function) map[string]*config.Function {
 	out := make(map[string]*config.Function, len(fns))
 	for n, f := range fns {
 		out[n] = f

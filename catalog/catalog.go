@@ -1,8 +1,8 @@
-// Package registry owns the set of functions the daemon runs: those of faasd.toml and
+// Package catalog owns the set of functions the daemon runs: those of faasd.toml and
 // those deployed through the API, which it persists in the state directory so that they
 // come back after a restart or a crash. It also owns the secrets store. It hands the
 // merged set to the supervisor; it never runs processes or serves HTTP itself.
-package registry
+package catalog
 
 import (
 	"encoding/json"
@@ -17,11 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"faasd/api"
 	"faasd/config"
 )
-
-// Namespace is the one namespace functions and secrets live in.
-const Namespace = "openfaas-fn"
 
 // Errors callers branch on.
 var (
@@ -30,30 +28,30 @@ var (
 	ErrFileManaged = errors.New("defined in the configuration file")
 )
 
-// Target runs the merged set of functions; the supervisor implements it.
+// Target runs the merged set of functions: the service gate in front of the supervisor.
 type Target interface {
 	Apply(map[string]*config.Function)
 }
 
-// Function is one entry of the registry.
+// Function is one entry of the catalog.
 type Function struct {
 	Spec       *config.Function
-	Deployment Deployment // as deployed, or described from the file
-	Source     string     // "file" or "api"
+	Deployment api.Deployment // as deployed, or described from the file
+	Source     string         // "file" or "api"
 	CreatedAt  time.Time
 }
 
 // record is what the state directory keeps of an API deployment.
 type record struct {
-	Deployment Deployment `json:"deployment"`
-	CreatedAt  time.Time  `json:"createdAt"`
+	Deployment api.Deployment `json:"deployment"`
+	CreatedAt  time.Time      `json:"createdAt"`
 }
 
-// Registry is the daemon's set of functions. Functions of the configuration file win
+// Catalog is the daemon's set of functions. Functions of the configuration file win
 // name clashes: the API cannot create, change or remove them (409), and a deployed function
 // whose name later appears in the file is shadowed by it, and comes back if the file
 // drops the name again.
-type Registry struct {
+type Catalog struct {
 	dir     string // STATE/functions
 	secrets *Secrets
 	target  Target
@@ -68,8 +66,8 @@ type Registry struct {
 }
 
 // Open loads the persisted deployments from stateDir.
-func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*Registry, error) {
-	r := &Registry{
+func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*Catalog, error) {
+	r := &Catalog{
 		dir:      filepath.Join(stateDir, "functions"),
 		target:   target,
 		log:      log,
@@ -79,7 +77,7 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 		deployed: map[string]*Function{},
 	}
 	var err error
-	if r.secrets, err = openSecrets(filepath.Join(stateDir, "secrets", Namespace)); err != nil {
+	if r.secrets, err = openSecrets(filepath.Join(stateDir, "secrets", api.Namespace)); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
@@ -110,7 +108,7 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 	return r, nil
 }
 
-func (r *Registry) load(path string) (*Function, error) {
+func (r *Catalog) load(path string) (*Function, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -119,7 +117,7 @@ func (r *Registry) load(path string) (*Function, error) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, err
 	}
-	spec, err := rec.Deployment.spec(r.gateway)
+	spec, err := specOf(&rec.Deployment, r.gateway)
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +128,10 @@ func (r *Registry) load(path string) (*Function, error) {
 }
 
 // Secrets is the secrets store.
-func (r *Registry) Secrets() *Secrets { return r.secrets }
+func (r *Catalog) Secrets() *Secrets { return r.secrets }
 
 // SetFile replaces the functions of the configuration file and applies the result.
-func (r *Registry) SetFile(name string, fns map[string]*config.Function) {
+func (r *Catalog) SetFile(name string, fns map[string]*config.Function) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fns = r.keepRevisions(fns)
@@ -156,7 +154,7 @@ func (r *Registry) SetFile(name string, fns map[string]*config.Function) {
 	r.applyLocked()
 }
 
-func (r *Registry) applyLocked() {
+func (r *Catalog) applyLocked() {
 	all := make(map[string]*config.Function, len(r.file)+len(r.deployed))
 	for n, f := range r.deployed {
 		all[n] = f.Spec
@@ -166,13 +164,13 @@ func (r *Registry) applyLocked() {
 }
 
 // Get returns one function.
-func (r *Registry) Get(name string) (Function, bool) {
+func (r *Catalog) Get(name string) (Function, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.getLocked(name)
 }
 
-func (r *Registry) getLocked(name string) (Function, bool) {
+func (r *Catalog) getLocked(name string) (Function, bool) {
 	if f, ok := r.file[name]; ok {
 		return Function{Spec: f, Deployment: fromSpec(f), Source: "file", CreatedAt: r.fileAt[name]}, true
 	}
@@ -183,7 +181,7 @@ func (r *Registry) getLocked(name string) (Function, bool) {
 }
 
 // List returns every function, by name.
-func (r *Registry) List() []Function {
+func (r *Catalog) List() []Function {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	names := slices.Collect(maps.Keys(r.file))
@@ -202,18 +200,18 @@ func (r *Registry) List() []Function {
 }
 
 // Create deploys a new function.
-func (r *Registry) Create(d Deployment) error {
+func (r *Catalog) Create(d api.Deployment) error {
 	return r.put(d, false)
 }
 
 // Update replaces the whole spec of a deployed function; its replicas roll over.
-func (r *Registry) Update(d Deployment) error {
+func (r *Catalog) Update(d api.Deployment) error {
 	return r.put(d, true)
 }
 
-func (r *Registry) put(d Deployment, update bool) error {
-	d.Namespace = Namespace
-	spec, err := d.spec(r.gateway)
+func (r *Catalog) put(d api.Deployment, update bool) error {
+	d.Namespace = api.Namespace
+	spec, err := specOf(&d, r.gateway)
 	if err != nil {
 		return err
 	}
@@ -247,7 +245,7 @@ func (r *Registry) put(d Deployment, update bool) error {
 }
 
 // Delete removes a deployed function; its replicas drain and stop.
-func (r *Registry) Delete(name string) error {
+func (r *Catalog) Delete(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.file[name]; ok {
@@ -266,7 +264,7 @@ func (r *Registry) Delete(name string) error {
 
 // persist writes a deployment so that a crash at any moment leaves either the old or the
 // new version on disk, never a mix: write a temp file, fsync, rename, fsync the directory.
-func (r *Registry) persist(fn *Function) error {
+func (r *Catalog) persist(fn *Function) error {
 	data, err := json.MarshalIndent(record{Deployment: fn.Deployment, CreatedAt: fn.CreatedAt}, "", "  ")
 	if err != nil {
 		return err

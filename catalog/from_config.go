@@ -1,9 +1,10 @@
-package registry
+package catalog
 
 import (
 	"maps"
 	"slices"
 
+	"faasd/api"
 	"faasd/config"
 )
 
@@ -11,8 +12,8 @@ import (
 // the spec a Deployment becomes, so that `faasd deploy` runs exactly what `faasd serve`
 // would run from the same file. Durations are sent explicitly, with the defaults of the
 // file they came from; the build command is the client's business and is not sent.
-func DeploymentFor(f *config.Function) Deployment {
-	d := Deployment{
+func DeploymentFor(f *config.Function) api.Deployment {
+	d := api.Deployment{
 		Service:          f.Name,
 		EnvProcess:       f.Fprocess,
 		EnvVars:          maps.Clone(f.Env),

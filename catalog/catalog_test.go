@@ -1,4 +1,4 @@
-package registry
+package catalog
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"faasd/api"
 	"faasd/config"
 )
 
@@ -19,7 +20,7 @@ func (a *applied) Apply(fns map[string]*config.Function) { a.last = fns }
 
 var gateway = config.Gateway{UpstreamTimeout: time.Minute}
 
-func open(t *testing.T, dir string) (*Registry, *applied) {
+func open(t *testing.T, dir string) (*Catalog, *applied) {
 	t.Helper()
 	a := &applied{}
 	r, err := Open(dir, gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -32,29 +33,29 @@ func open(t *testing.T, dir string) (*Registry, *applied) {
 func TestDeploymentToSpec(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		d    Deployment
+		d    api.Deployment
 		err  string
 		ok   func(*config.Function) bool
 	}{
-		{"classic", Deployment{Service: "hash", EnvProcess: "sha512sum"}, "",
+		{"classic", api.Deployment{Service: "hash", EnvProcess: "sha512sum"}, "",
 			func(f *config.Function) bool {
 				return f.Fprocess == "sha512sum" && f.Workdir == "/" && f.Timeout == time.Minute
 			}},
-		{"http workload", Deployment{Service: "web", Command: []string{"./srv"}, Workdir: "/srv", Timeout: "90s"}, "",
+		{"http workload", api.Deployment{Service: "web", Command: []string{"./srv"}, Workdir: "/srv", Timeout: "90s"}, "",
 			func(f *config.Function) bool {
 				return f.Command[0] == "./srv" && f.Timeout == 90*time.Second && f.DrainTimeout == 90*time.Second
 			}},
-		{"neither", Deployment{Service: "x"}, "send envProcess", nil},
-		{"both", Deployment{Service: "x", EnvProcess: "cat", Command: []string{"y"}}, "only one", nil},
-		{"no name", Deployment{EnvProcess: "cat"}, "service: a function name is required", nil},
-		{"path in name", Deployment{Service: "../x", EnvProcess: "cat"}, "invalid function name", nil},
-		{"bad duration", Deployment{Service: "x", EnvProcess: "cat", Timeout: "soon"}, "timeout", nil},
-		{"bad label", Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{config.LabelScaleMin: "-3"}}, "com.openfaas.scale.min", nil},
-		{"request env", Deployment{Service: "x", EnvProcess: "cat", EnvVars: map[string]string{"Http_Method": "GET"}}, "Http_", nil},
-		{"bad secret name", Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
+		{"neither", api.Deployment{Service: "x"}, "send envProcess", nil},
+		{"both", api.Deployment{Service: "x", EnvProcess: "cat", Command: []string{"y"}}, "only one", nil},
+		{"no name", api.Deployment{EnvProcess: "cat"}, "service: a function name is required", nil},
+		{"path in name", api.Deployment{Service: "../x", EnvProcess: "cat"}, "invalid function name", nil},
+		{"bad duration", api.Deployment{Service: "x", EnvProcess: "cat", Timeout: "soon"}, "timeout", nil},
+		{"bad label", api.Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{config.LabelScaleMin: "-3"}}, "com.openfaas.scale.min", nil},
+		{"request env", api.Deployment{Service: "x", EnvProcess: "cat", EnvVars: map[string]string{"Http_Method": "GET"}}, "Http_", nil},
+		{"bad secret name", api.Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := tc.d.spec(gateway)
+			f, err := specOf(&tc.d, gateway)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalid) {
 					t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.err)
@@ -71,20 +72,20 @@ func TestDeploymentToSpec(t *testing.T) {
 func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 	dir := t.TempDir()
 	r, a := open(t, dir)
-	if err := r.Create(Deployment{Service: "one", Image: "img:1", EnvProcess: "cat", Labels: map[string]string{"k": "v"}}); err != nil {
+	if err := r.Create(api.Deployment{Service: "one", Image: "img:1", EnvProcess: "cat", Labels: map[string]string{"k": "v"}}); err != nil {
 		t.Fatal(err)
 	}
 	if a.last["one"] == nil || a.last["one"].Fprocess != "cat" {
 		t.Fatalf("applied %v", a.last)
 	}
-	if err := r.Create(Deployment{Service: "one", EnvProcess: "cat"}); !errors.Is(err, ErrExists) {
+	if err := r.Create(api.Deployment{Service: "one", EnvProcess: "cat"}); !errors.Is(err, ErrExists) {
 		t.Fatalf("second create: %v", err)
 	}
-	if err := r.Update(Deployment{Service: "two", EnvProcess: "cat"}); !errors.Is(err, ErrNotFound) {
+	if err := r.Update(api.Deployment{Service: "two", EnvProcess: "cat"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of missing: %v", err)
 	}
 	first, _ := r.Get("one")
-	if err := r.Update(Deployment{Service: "one", Image: "img:2", EnvProcess: "wc"}); err != nil {
+	if err := r.Update(api.Deployment{Service: "one", Image: "img:2", EnvProcess: "wc"}); err != nil {
 		t.Fatal(err)
 	}
 	// A leftover of an interrupted write, and a file that is not a deployment.
@@ -116,7 +117,7 @@ func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 
 func TestFileFunctionsWinNameClashes(t *testing.T) {
 	r, a := open(t, t.TempDir())
-	if err := r.Create(Deployment{Service: "shared", EnvProcess: "cat"}); err != nil {
+	if err := r.Create(api.Deployment{Service: "shared", EnvProcess: "cat"}); err != nil {
 		t.Fatal(err)
 	}
 	fileSpec := &config.Function{Name: "shared", Command: []string{"srv"}}
@@ -125,8 +126,8 @@ func TestFileFunctionsWinNameClashes(t *testing.T) {
 		t.Fatalf("the file did not win: %+v", a.last["shared"])
 	}
 	for _, err := range []error{
-		r.Update(Deployment{Service: "shared", EnvProcess: "cat"}),
-		r.Create(Deployment{Service: "shared", EnvProcess: "cat"}),
+		r.Update(api.Deployment{Service: "shared", EnvProcess: "cat"}),
+		r.Create(api.Deployment{Service: "shared", EnvProcess: "cat"}),
 		r.Delete("shared"),
 	} {
 		if !errors.Is(err, ErrFileManaged) || !strings.Contains(err.Error(), "faasd.toml") {

@@ -1,4 +1,4 @@
-package registry
+package catalog
 
 import (
 	"errors"
@@ -8,50 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"faasd/api"
 	"faasd/config"
 )
-
-// Deployment is the body of POST and PUT /system/functions: OpenFaaS's FunctionDeployment,
-// plus faasd's own fields for HTTP workloads, which stock clients never send.
-type Deployment struct {
-	Service                string            `json:"service"`
-	Image                  string            `json:"image"`
-	Namespace              string            `json:"namespace,omitempty"`
-	EnvProcess             string            `json:"envProcess,omitempty"`
-	EnvVars                map[string]string `json:"envVars,omitempty"`
-	Constraints            []string          `json:"constraints,omitempty"`
-	Secrets                []string          `json:"secrets,omitempty"`
-	Labels                 map[string]string `json:"labels,omitempty"`
-	Annotations            map[string]string `json:"annotations,omitempty"`
-	Limits                 *Resources        `json:"limits,omitempty"`
-	Requests               *Resources        `json:"requests,omitempty"`
-	ReadOnlyRootFilesystem bool              `json:"readOnlyRootFilesystem,omitempty"`
-
-	// faasd's extension: an HTTP workload run on the host.
-	Command          []string `json:"command,omitempty"`
-	Workdir          string   `json:"workdir,omitempty"`
-	User             string   `json:"user,omitempty"`
-	LockFile         string   `json:"lockFile,omitempty"`
-	Hosts            []string `json:"hosts,omitempty"`
-	Timeout          string   `json:"timeout,omitempty"`
-	ReadinessTimeout string   `json:"readinessTimeout,omitempty"`
-	HealthInterval   string   `json:"healthInterval,omitempty"`
-	DrainTimeout     string   `json:"drainTimeout,omitempty"`
-	StopGrace        string   `json:"stopGrace,omitempty"`
-}
-
-// Resources are limits or requests as Kubernetes quantities. They are kept and reported
-// verbatim; replicas are plain processes and are not held to them.
-type Resources struct {
-	Memory string `json:"memory,omitempty"`
-	CPU    string `json:"cpu,omitempty"`
-}
 
 // ErrInvalid marks a deployment the caller must correct.
 var ErrInvalid = errors.New("invalid deployment")
 
-// spec turns a deployment into the spec the supervisor runs, with the daemon's defaults.
-func (d *Deployment) spec(g config.Gateway) (*config.Function, error) {
+// specOf turns a deployment into the spec the supervisor runs, with the daemon's defaults.
+func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 	invalid := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
@@ -125,10 +90,10 @@ func (d *Deployment) spec(g config.Gateway) (*config.Function, error) {
 }
 
 // fromSpec describes a function of faasd.toml in the API's terms.
-func fromSpec(f *config.Function) Deployment {
-	return Deployment{
+func fromSpec(f *config.Function) api.Deployment {
+	return api.Deployment{
 		Service:     f.Name,
-		Namespace:   Namespace,
+		Namespace:   api.Namespace,
 		EnvProcess:  f.Fprocess,
 		EnvVars:     f.Env,
 		Secrets:     f.Secrets,

@@ -1,4 +1,4 @@
-package registry
+package catalog
 
 import (
 	"path/filepath"
@@ -39,7 +39,7 @@ fprocess = "sha512sum"
 	}
 	for name, f := range cfg.Functions {
 		d := DeploymentFor(f)
-		got, err := d.spec(config.Gateway{UpstreamTimeout: 5 * 60e9})
+		got, err := specOf(&d, config.Gateway{UpstreamTimeout: 5 * 60e9})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

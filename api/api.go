@@ -1,0 +1,114 @@
+// Package api holds the wire types of the /system API: what faas-cli, the faasd CLI, the
+// web UI's scripts and the daemon exchange. OpenFaaS's types first, with faasd's own fields
+// beside them. It depends on nothing but the standard library, so that every client can
+// import it; turning a deployment into something the daemon runs is the catalog's job.
+package api
+
+import "time"
+
+// Namespace is the one OpenFaaS namespace there is; names, metrics and secrets carry it
+// for compatibility.
+const Namespace = "openfaas-fn"
+
+// Deployment is the body of POST and PUT /system/functions: OpenFaaS's FunctionDeployment,
+// plus faasd's own fields for HTTP workloads, which stock clients never send.
+type Deployment struct {
+	Service                string            `json:"service"`
+	Image                  string            `json:"image"`
+	Namespace              string            `json:"namespace,omitempty"`
+	EnvProcess             string            `json:"envProcess,omitempty"`
+	EnvVars                map[string]string `json:"envVars,omitempty"`
+	Constraints            []string          `json:"constraints,omitempty"`
+	Secrets                []string          `json:"secrets,omitempty"`
+	Labels                 map[string]string `json:"labels,omitempty"`
+	Annotations            map[string]string `json:"annotations,omitempty"`
+	Limits                 *Resources        `json:"limits,omitempty"`
+	Requests               *Resources        `json:"requests,omitempty"`
+	ReadOnlyRootFilesystem bool              `json:"readOnlyRootFilesystem,omitempty"`
+
+	// faasd's extension: an HTTP workload run on the host.
+	Command          []string `json:"command,omitempty"`
+	Workdir          string   `json:"workdir,omitempty"`
+	User             string   `json:"user,omitempty"`
+	LockFile         string   `json:"lockFile,omitempty"`
+	Hosts            []string `json:"hosts,omitempty"`
+	Timeout          string   `json:"timeout,omitempty"`
+	ReadinessTimeout string   `json:"readinessTimeout,omitempty"`
+	HealthInterval   string   `json:"healthInterval,omitempty"`
+	DrainTimeout     string   `json:"drainTimeout,omitempty"`
+	StopGrace        string   `json:"stopGrace,omitempty"`
+}
+
+// Resources are limits or requests as Kubernetes quantities ("128Mi", "500m").
+type Resources struct {
+	Memory string `json:"memory,omitempty"`
+	CPU    string `json:"cpu,omitempty"`
+}
+
+// FunctionStatus is OpenFaaS's FunctionStatus plus faasd's own fields: what the API
+// answers for a function.
+type FunctionStatus struct {
+	Name                   string            `json:"name"`
+	Image                  string            `json:"image"`
+	Namespace              string            `json:"namespace,omitempty"`
+	EnvProcess             string            `json:"envProcess,omitempty"`
+	EnvVars                map[string]string `json:"envVars,omitempty"`
+	Constraints            []string          `json:"constraints,omitempty"`
+	Secrets                []string          `json:"secrets,omitempty"`
+	Labels                 map[string]string `json:"labels"`      // always an object
+	Annotations            map[string]string `json:"annotations"` // always an object
+	Limits                 *Resources        `json:"limits,omitempty"`
+	Requests               *Resources        `json:"requests,omitempty"`
+	ReadOnlyRootFilesystem bool              `json:"readOnlyRootFilesystem,omitempty"`
+	InvocationCount        float64           `json:"invocationCount,omitempty"`
+	Replicas               uint64            `json:"replicas,omitempty"`
+	AvailableReplicas      uint64            `json:"availableReplicas,omitempty"`
+	CreatedAt              time.Time         `json:"createdAt"`
+
+	Command   []string `json:"command,omitempty"`
+	Workdir   string   `json:"workdir,omitempty"`
+	User      string   `json:"user,omitempty"`
+	Source    string   `json:"source"`
+	Status    string   `json:"status,omitempty"`
+	Starting  int      `json:"startingReplicas,omitempty"`
+	Failures  int      `json:"failures,omitempty"`
+	LastError string   `json:"lastError,omitempty"`
+}
+
+// LogMessage is one NDJSON line of GET /system/logs.
+type LogMessage struct {
+	Name      string    `json:"name"`
+	Namespace string    `json:"namespace"`
+	Instance  string    `json:"instance"`
+	Timestamp time.Time `json:"timestamp"`
+	Text      string    `json:"text"`
+}
+
+// Secret is the body of /system/secrets requests and the entries of its list. Values are
+// never listed.
+type Secret struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace,omitempty"`
+	Value     string `json:"value,omitempty"`
+	RawValue  []byte `json:"rawValue,omitempty"` // base64 in JSON
+}
+
+// Info is the answer of GET /system/info.
+type Info struct {
+	Provider Provider `json:"provider"`
+	Version  Version  `json:"version"`
+	Arch     string   `json:"arch"`
+}
+
+// Provider names the implementation behind the gateway.
+type Provider struct {
+	Provider      string  `json:"provider"`
+	Orchestration string  `json:"orchestration"`
+	Version       Version `json:"version"`
+}
+
+// Version is a release and the commit it was built from.
+type Version struct {
+	Release string `json:"release"`
+	SHA     string `json:"sha"`
+}
