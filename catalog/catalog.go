@@ -77,7 +77,7 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 		deployed: map[string]*Function{},
 	}
 	var err error
-	if r.secrets, err = openSecrets(filepath.Join(stateDir, "secrets", api.Namespace)); err != nil {
+	if r.secrets, err = openSecrets(SecretsDir(stateDir)); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {

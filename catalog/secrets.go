@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"faasd/api"
 )
 
 // Secrets keeps secret values as files of mode 0600 in one directory. Values are written
@@ -16,6 +18,11 @@ import (
 type Secrets struct {
 	dir string
 	mu  sync.Mutex
+}
+
+// SecretsDir is where the secrets of a state directory live, one file each.
+func SecretsDir(stateDir string) string {
+	return filepath.Join(stateDir, "secrets", api.Namespace)
 }
 
 func openSecrets(dir string) (*Secrets, error) {
