@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -67,7 +68,7 @@ func (e *exporter) stackFile(plans []*plan) ([]byte, error) {
 
 func (e *exporter) stackHeader() string {
 	return strings.Join([]string{
-		"Written by `faasd export` from " + e.cfg.Path + ": regenerate it rather than edit it.",
+		"Written by `faasd export` from " + filepath.Base(e.cfg.Path) + ": regenerate it rather than edit it.",
 		"",
 		"Build, push and deploy:  faas-cli up -f stack.yml",
 		"Kubernetes resources:    faas-cli generate --api=openfaas.com/v1 -f stack.yml",
