@@ -47,6 +47,18 @@ func TestCLIExport(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.dir, "deploy/hi-node")); !os.IsNotExist(err) {
 		t.Errorf("deploy/hi-node after exporting hi-go alone: %v, want it removed", err)
 	}
+	// And back: the export's stack file imports into a faasd.toml that faasd reads.
+	out := c.ok("", "import", "deploy/stack.yml", "-f", "back/faasd.toml")
+	if !strings.Contains(out, "Added [functions.hi-go] to "+filepath.Join(c.dir, "back/faasd.toml")) {
+		t.Errorf("import: %q", out)
+	}
+	if toml := c.read("back/faasd.toml"); !strings.Contains(toml, `workdir = "../deploy/hi-go"`) || !strings.Contains(toml, `command = ["./handler"]`) {
+		t.Errorf("back/faasd.toml:\n%s", toml)
+	}
+	if r := c.run("", "import", "deploy/stack.yml", "-f", "back/faasd.toml"); r.code != 0 || !strings.Contains(r.stderr, "hi-go: "+filepath.Join(c.dir, "back/faasd.toml")+" already has it") {
+		t.Errorf("importing again: exit %d, stderr %q", r.code, r.stderr)
+	}
+	c.fail("import takes one OpenFaaS stack file", "import")
 	c.writeFile("elsewhere/notes.txt", "mine")
 	c.fail("not written by faasd export", "export", "-o", "elsewhere")
 	c.fail(`--tag "a:b"`, "export", "-o", "other", "--tag", "a:b")

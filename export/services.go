@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -34,7 +35,7 @@ func (e *exporter) servicesFile(plans []*plan) []byte {
 	for _, name := range e.cfg.ServiceNames() {
 		s := e.cfg.Services[name]
 		fmt.Fprintf(&b, "\n## %s\n\n", name)
-		fmt.Fprintf(&b, "- command: `%s` in `%s`, as `%s`\n", strings.Join(s.Command, " "), e.rel(s.Workdir), or(s.User, "nobody"))
+		fmt.Fprintf(&b, "- command: `%s` in `%s`, as `%s`\n", strings.Join(s.Command, " "), e.rel(s.Workdir), cmp.Or(s.User, "nobody"))
 		if len(s.Init) > 0 {
 			fmt.Fprintf(&b, "- init, once while its data dir was empty: `%s`\n", strings.Join(s.Init, " "))
 		}
@@ -98,11 +99,4 @@ func instead(s *config.Service) string {
 	return "a Deployment (or a StatefulSet with a persistent volume, if it keeps data) running the " +
 		"same command from an image of its own, and a Service in front of it; give the functions " +
 		"that Service's DNS name."
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
