@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"faasd/catalog"
@@ -94,7 +95,14 @@ func (n Note) String() string {
 // reservedNames are folder names faas-cli uses beside the stack file for itself.
 var reservedNames = map[string]bool{"build": true, "template": true}
 
-var imageTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+// lazyRegexp compiles a pattern the first time it is used: every start of the faasd
+// binary, a classic replica's watchdog included, would otherwise pay for compiling the
+// patterns of a command it does not run.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
+}
+
+var imageTag = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Export plans the export of cfg's functions; nothing is written.
 func Export(cfg *config.Config, opts Options) (*Result, error) {
@@ -136,7 +144,7 @@ func (o Options) resolve() (Options, error) {
 	if o.Tag == "" {
 		o.Tag = DefaultTag
 	}
-	if !imageTag.MatchString(o.Tag) {
+	if !imageTag().MatchString(o.Tag) {
 		return o, fmt.Errorf("--tag %q: not a Docker image tag (letters, digits, '_', '.' and '-', at most 128)", o.Tag)
 	}
 	o.Registry = strings.TrimSuffix(o.Registry, "/")

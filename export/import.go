@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -15,9 +14,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/drone/envsubst"
-	"github.com/moby/buildkit/frontend/dockerfile/instructions"
-	"github.com/moby/buildkit/frontend/dockerfile/parser"
-	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"gopkg.in/yaml.v3"
 
 	"faasd/config"
@@ -280,52 +276,6 @@ func readEnvironmentFile(path string, getenv func(string) string) (map[string]st
 		return nil, fmt.Errorf("environment_file %s: %w", path, err)
 	}
 	return f.Environment, nil
-}
-
-// dockerfileEnv is the environment the last stage of a Dockerfile sets, with Docker's
-// own parser and expansion; nil when there is no Dockerfile.
-func dockerfileEnv(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	ast, err := parser.Parse(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	stages, _, err := instructions.Parse(ast.AST, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	env := map[string]string{}
-	if len(stages) == 0 {
-		return env, nil
-	}
-	lex := shell.NewLex(ast.EscapeToken)
-	for _, c := range stages[len(stages)-1].Commands {
-		e, ok := c.(*instructions.EnvCommand)
-		if !ok {
-			continue
-		}
-		var seen []string
-		for k, v := range env {
-			seen = append(seen, k+"="+v)
-		}
-		err := e.Expand(func(word string) (string, error) {
-			s, _, err := lex.ProcessWord(word, shell.EnvsFromSlice(seen))
-			return s, err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s: ENV: %w", path, err)
-		}
-		for _, kv := range e.Env {
-			env[kv.Key] = kv.Value
-		}
-	}
-	return env, nil
 }
 
 // watchdogDuration reads a timeout as of-watchdog does: whole seconds or a Go duration.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -61,9 +60,9 @@ func interpreterRuntime(prog string) (runtime, bool) {
 	return runDebian, false
 }
 
-var versionSuffix = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+var versionSuffix = lazyRegexp(`^[0-9]+(\.[0-9]+)*$`)
 
-func isVersion(s string) bool { return versionSuffix.MatchString(s) }
+func isVersion(s string) bool { return versionSuffix().MatchString(s) }
 
 // detection is what a function's command and files say about its runtime, and why.
 type detection struct {
@@ -139,7 +138,7 @@ func goMinor(v string) string {
 	return parts[0] + "." + parts[1]
 }
 
-var gemLine = regexp.MustCompile(`^\s*gem\s+['"]([^'"]+)['"]`)
+var gemLine = lazyRegexp(`^\s*gem\s+['"]([^'"]+)['"]`)
 
 // gems lists the gems a Gemfile names.
 func gems(path string) []string {
@@ -151,7 +150,7 @@ func gems(path string) []string {
 	var out []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if m := gemLine.FindStringSubmatch(sc.Text()); m != nil {
+		if m := gemLine().FindStringSubmatch(sc.Text()); m != nil {
 			out = append(out, m[1])
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -124,7 +123,7 @@ func appendMap(spec []*yaml.Node, key string, m map[string]string) []*yaml.Node 
 }
 
 // labelName is a Kubernetes label name and, when not empty, value.
-var labelName = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+var labelName = lazyRegexp(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
 
 // badLabels lists the labels Kubernetes would refuse, which OpenFaaS passes on to it.
 func badLabels(labels map[string]string) []string {
@@ -135,8 +134,8 @@ func badLabels(labels map[string]string) []string {
 		if !found {
 			prefix, name = "", k
 		}
-		okKey := len(name) <= 63 && labelName.MatchString(name) && (!found || len(prefix) <= 253 && labelName.MatchString(prefix))
-		okValue := v == "" || len(v) <= 63 && labelName.MatchString(v)
+		okKey := len(name) <= 63 && labelName().MatchString(name) && (!found || len(prefix) <= 253 && labelName().MatchString(prefix))
+		okValue := v == "" || len(v) <= 63 && labelName().MatchString(v)
 		if !okKey || !okValue {
 			bad = append(bad, fmt.Sprintf("label %s = %q", k, v))
 		}
