@@ -171,7 +171,7 @@ command = ["/usr/bin/python3", "-u", "app.py"]
 env = { PRICE = "$5 \\ each ${HOME}", PORT = "9999", exec_timeout = "2m", LEVEL = "1", mode = "fast" }
 secrets = ["db-password", "api-key"]
 annotations = { topic = "orders", "com.example/owner" = "team a" }
-labels = { "com.openfaas.scale.min" = "2", "com.openfaas.scale.zero" = "false" }
+labels = { "com.openfaas.scale.min" = "2", "com.openfaas.scale.zero" = "false", owner = "team a" }
 hosts = ["api.example.com"]
 timeout = "90s"
 
@@ -227,6 +227,8 @@ fprocess = "jq ."
 	assertNote(t, res, "api", "env PORT left out")
 	assertNote(t, res, "api", "env mode left out")
 	assertNote(t, res, "api", "hosts api.example.com")
+	assertNote(t, res, "api", `label owner = "team a": Kubernetes refuses it as a label`)
+
 	wantCmds := []string{
 		"faas-cli secret create api-key --from-file " + filepath.Join(dir, ".state/secrets/openfaas-fn/api-key"),
 		"faas-cli secret create db-password --from-file " + filepath.Join(dir, ".state/secrets/openfaas-fn/db-password"),
@@ -250,6 +252,9 @@ fprocess = "jq ."
 	}
 	if df := dockerfile(t, res, "gomod"); df.stages["build"] != goImage("1.25") || slices.Contains(df.run("build"), "go mod init gomod") || df.user != "" {
 		t.Errorf("gomod: build stage %s running %q, user %q: want golang 1.25 from its go.mod, its own module, root", df.stages["build"], df.run("build"), df.user)
+	}
+	if hasFile(res, "query/faasd.toml") {
+		t.Error("query's context holds the stack file's folder: `jq .` names no file of its own")
 	}
 	if df := dockerfile(t, res, "query"); !strings.Contains(strings.Join(df.run(""), " "), "install -y --no-install-recommends jq") {
 		t.Errorf("query: runs %q, want jq installed", df.run(""))

@@ -132,7 +132,9 @@ func (e *exporter) context(p *plan) error {
 			if a == "" || filepath.IsAbs(a) || !filepath.IsLocal(a) || slices.Contains(named, a) {
 				continue
 			}
-			if _, err := os.Lstat(filepath.Join(f.Workdir, a)); err != nil {
+			// Files only: a folder named here ("jq .") is the stack file's folder itself,
+			// or a part of the project the function does not own.
+			if info, err := os.Lstat(filepath.Join(f.Workdir, a)); err != nil || info.IsDir() {
 				continue
 			}
 			files, err := e.copyTree(filepath.Join(f.Workdir, a))
