@@ -30,14 +30,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of the example
 // and the functions' files as the copies of the examples' they must be.
 func TestExampleStackGolden(t *testing.T) {
 	cfg := exampleStack(t)
-	res, err := Export(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	if err := res.Write(out, false); err != nil {
-		t.Fatal(err)
-	}
+	res, out := exportExample(t, cfg)
 	golden := filepath.Join("testdata", "golden")
 	var notes bytes.Buffer
 	for _, n := range res.Notes {
@@ -410,6 +403,20 @@ func TestDurationString(t *testing.T) {
 }
 
 // --- helpers ---
+
+// exportExample exports cfg with the default options into a new directory.
+func exportExample(t *testing.T, cfg *config.Config) (*Result, string) {
+	t.Helper()
+	res, err := Export(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := res.Write(out, false); err != nil {
+		t.Fatal(err)
+	}
+	return res, out
+}
 
 func exampleStack(t *testing.T) *config.Config {
 	t.Helper()

@@ -18,14 +18,7 @@ import (
 // labels and annotations, running in the exported build contexts.
 func TestImportRoundTrip(t *testing.T) {
 	orig := exampleStack(t)
-	res, err := Export(orig, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := t.TempDir()
-	if err := res.Write(out, false); err != nil {
-		t.Fatal(err)
-	}
+	_, out := exportExample(t, orig)
 	cfg := importInto(t, filepath.Join(out, "stack.yml"), nil)
 	if !slices.Equal(cfg.Names(), orig.Names()) {
 		t.Fatalf("imported %v, exported %v", cfg.Names(), orig.Names())
