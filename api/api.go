@@ -93,11 +93,50 @@ type Secret struct {
 	RawValue  []byte `json:"rawValue,omitempty"` // base64 in JSON
 }
 
-// Info is the answer of GET /system/info.
+// Info is the answer of GET /system/info: OpenFaaS's GatewayInfo, plus faasd's own
+// fields, which stock clients ignore.
 type Info struct {
 	Provider Provider `json:"provider"`
 	Version  Version  `json:"version"`
 	Arch     string   `json:"arch"`
+
+	Queue *QueueInfo `json:"queue,omitempty"` // asynchronous invocations; absent when off
+}
+
+// QueueInfo is the state of the queue of asynchronous invocations.
+type QueueInfo struct {
+	Engine string `json:"engine"` // "nats-embedded" or "nats" (an external server)
+	// State is "idle" until the first asynchronous call starts the engine, then
+	// "running", or "error" with Error saying why.
+	State       string          `json:"state"`
+	Error       string          `json:"error,omitempty"`
+	Messages    uint64          `json:"messages"` // calls waiting or running
+	Bytes       uint64          `json:"bytes"`
+	MaxMessages int64           `json:"maxMessages"`
+	MaxBytes    int64           `json:"maxBytes"`
+	Callbacks   uint64          `json:"callbacks"` // results waiting for their callback
+	Failed      uint64          `json:"failed"`    // failures kept for GET /system/queue/failed
+	Functions   []QueueFunction `json:"functions,omitempty"`
+}
+
+// QueueFunction is one function's share of the queue.
+type QueueFunction struct {
+	Name          string  `json:"name"`
+	Depth         uint64  `json:"depth"` // calls waiting or running
+	OldestSeconds float64 `json:"oldestSeconds,omitempty"`
+}
+
+// QueueFailure is a call, or its callback, that failed for good.
+type QueueFailure struct {
+	CallID      string    `json:"callId"`
+	Function    string    `json:"function"`
+	Stage       string    `json:"stage"` // "function" or "callback"
+	Status      int       `json:"status,omitempty"`
+	Error       string    `json:"error"`
+	Attempts    int       `json:"attempts"`
+	CallbackURL string    `json:"callbackUrl,omitempty"`
+	EnqueuedAt  time.Time `json:"enqueuedAt"`
+	FailedAt    time.Time `json:"failedAt"`
 }
 
 // Provider names the implementation behind the gateway.

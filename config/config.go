@@ -34,6 +34,7 @@ const (
 type Config struct {
 	Path      string // absolute path of the file, for messages and reloads
 	Gateway   Gateway
+	Queue     Queue // asynchronous invocations, see queue.go
 	Functions map[string]*Function
 	Services  map[string]*Service // supervised dependencies, see service.go
 }
@@ -83,7 +84,8 @@ type Function struct {
 	DrainTimeout     time.Duration // how long a leaving replica may finish in-flight requests
 	StopGrace        time.Duration // SIGTERM → SIGKILL
 
-	Scale ScalePolicy // derived from Labels
+	Scale       ScalePolicy // derived from Labels
+	MaxInflight int         // asynchronous calls at once, from Labels; 0: the [queue] default
 }
 
 // Equal reports whether two specs would run the same replicas. Scaling labels alone do
@@ -151,6 +153,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	if cfg.Gateway, err = raw.Gateway.resolve(base); err != nil {
 		return nil, loc.errorf([]string{"gateway"}, err)
 	}
+	if cfg.Queue, err = raw.Queue.resolve(cfg.Gateway); err != nil {
+		return nil, loc.errorf([]string{"queue"}, err)
+	}
 	for name, rf := range raw.Functions {
 		key := []string{"functions", name}
 		f, err := rf.resolve(name, base, cfg.Gateway)
@@ -175,6 +180,7 @@ func (c *Config) Names() []string {
 
 type rawFile struct {
 	Gateway   rawGateway             `toml:"gateway"`
+	Queue     rawQueue               `toml:"queue"`
 	Functions map[string]rawFunction `toml:"functions"`
 	Services  map[string]rawService  `toml:"services"`
 }
@@ -348,6 +354,9 @@ func (f *Function) Validate() error {
 		return fmt.Errorf("labels: %w", err)
 	}
 	f.Scale = p
+	if f.MaxInflight, err = parseMaxInflight(f.Labels); err != nil {
+		return fmt.Errorf("labels: %w", err)
+	}
 	return nil
 }
 

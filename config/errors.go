@@ -149,9 +149,11 @@ func equalKeys(a, b []string) bool {
 func knownKeys(table toml.Key) []string {
 	switch {
 	case len(table) == 0:
-		return []string{"gateway", "functions", "services"}
+		return []string{"gateway", "queue", "functions", "services"}
 	case table[0] == "gateway":
 		return tomlTags(rawGateway{})
+	case table[0] == "queue":
+		return tomlTags(rawQueue{})
 	case table[0] == "functions" && len(table) == 2:
 		return tomlTags(rawFunction{})
 	case table[0] == "services" && len(table) == 2:

@@ -80,13 +80,18 @@ func (p *Proxy) apiDeadlines(h http.Handler) http.Handler {
 	})
 }
 
-func (p *Proxy) info(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+func (p *Proxy) info(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	v := api.Version{Release: p.version, SHA: p.commit}
-	writeJSON(w, http.StatusOK, api.Info{
+	info := api.Info{
 		Provider: api.Provider{Provider: ProviderName, Orchestration: "processes", Version: v},
 		Version:  v,
 		Arch:     runtime.GOARCH,
-	})
+	}
+	if p.queue != nil {
+		q := p.queue.Info(r.Context())
+		info.Queue = &q
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 func (p *Proxy) status(fn catalog.Function) api.FunctionStatus {

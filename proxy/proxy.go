@@ -63,6 +63,7 @@ type Proxy struct {
 	apiRead  time.Duration
 	apiWrite time.Duration
 	ui       http.Handler
+	queue    Queue // asynchronous calls, once ServeAsync ran
 	closing  chan struct{}
 	close    sync.Once
 

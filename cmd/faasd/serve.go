@@ -113,6 +113,8 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(px.Close)
+	async := serveQueue(cfg, px, sup, srv, log)
+	defer async.stop()
 	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
 		Interval:   cfg.Gateway.ScaleInterval,
 		DownWindow: cfg.Gateway.ScaleDownWindow,
@@ -133,6 +135,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	reg.SetFile(cfg.Path, cfg.Functions)
+	async.start()
 	scaleCtx, stopScaling := context.WithCancel(context.Background())
 	defer stopScaling()
 	go sc.Run(scaleCtx)
