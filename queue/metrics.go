@@ -34,8 +34,9 @@ func (s stats) failed(fn, stage string) {
 }
 
 // snapshot reads the queue's state from the engine: totals, and each function's depth
-// and the age of its oldest call.
-func (e *engine) snapshot(ctx context.Context, now time.Time) (api.QueueInfo, error) {
+// and the age of its oldest call. The functions in known are listed even with no calls,
+// so that their gauges go to zero instead of vanishing.
+func (e *engine) snapshot(ctx context.Context, now time.Time, known []string) (api.QueueInfo, error) {
 	info := api.QueueInfo{Engine: e.name(), State: "running"}
 	calls, err := e.calls.Info(ctx, jetstream.WithSubjectFilter(callSubject+"*"))
 	if err != nil {
@@ -43,8 +44,19 @@ func (e *engine) snapshot(ctx context.Context, now time.Time) (api.QueueInfo, er
 	}
 	info.Messages, info.Bytes = calls.State.Msgs, calls.State.Bytes
 	info.MaxMessages, info.MaxBytes = calls.Config.MaxMsgs, calls.Config.MaxBytes
-	for _, subject := range slices.Sorted(maps.Keys(calls.State.Subjects)) {
-		fn := api.QueueFunction{Name: strings.TrimPrefix(subject, callSubject), Depth: calls.State.Subjects[subject]}
+	subjects := maps.Clone(calls.State.Subjects)
+	if subjects == nil {
+		subjects = map[string]uint64{}
+	}
+	for _, fn := range known {
+		subjects[callSubject+fn] += 0
+	}
+	for _, subject := range slices.Sorted(maps.Keys(subjects)) {
+		fn := api.QueueFunction{Name: strings.TrimPrefix(subject, callSubject), Depth: subjects[subject]}
+		if fn.Depth == 0 {
+			info.Functions = append(info.Functions, fn)
+			continue
+		}
 		if oldest, err := e.calls.GetMsg(ctx, calls.State.FirstSeq, jetstream.WithGetMsgSubject(subject)); err == nil {
 			fn.OldestSeconds = max(now.Sub(oldest.Time).Seconds(), 0)
 		}

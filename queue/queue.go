@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -243,7 +245,7 @@ func (q *Queue) Info(ctx context.Context) api.QueueInfo {
 		}
 		return info
 	}
-	info, err := e.snapshot(ctx, q.now())
+	info, err := e.snapshot(ctx, q.now(), q.served())
 	if err != nil {
 		info.State, info.Error = "error", err.Error()
 	}
@@ -261,12 +263,19 @@ func (q *Queue) WriteMetrics(w io.Writer) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	info, err := e.snapshot(ctx, q.now())
+	info, err := e.snapshot(ctx, q.now(), q.served())
 	if err != nil {
 		q.log.Warn("queue: metrics", "err", err)
 		return
 	}
 	writeGauges(w, info)
+}
+
+// served lists the functions whose calls this host runs.
+func (q *Queue) served() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Collect(maps.Keys(q.workers))
 }
 
 // Pause stops taking calls and callbacks from the queue; those being handled go on, and

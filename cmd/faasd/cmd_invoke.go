@@ -19,6 +19,8 @@ type invokeCmd struct {
 	contentType string
 	headers     keyValues
 	query       keyValues
+	async       bool
+	callback    string
 }
 
 func (c *invokeCmd) flags(fs *flag.FlagSet) {
@@ -30,6 +32,9 @@ func (c *invokeCmd) flags(fs *flag.FlagSet) {
 	fs.Var(&c.headers, "H", "same as --header")
 	fs.Var(&c.query, "query", "query parameter `key=value` (repeatable)")
 	fs.Var(&c.query, "q", "same as --query")
+	fs.BoolVar(&c.async, "async", false, "queue the call and return at once with its X-Call-Id (202)")
+	fs.BoolVar(&c.async, "a", false, "same as --async")
+	fs.StringVar(&c.callback, "callback", "", "with --async: `URL` the result is POSTed to")
 }
 
 func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) error {
@@ -55,7 +60,14 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 		}
 		body = bytes.NewReader(data)
 	}
-	path := "/function/" + url.PathEscape(name)
+	if c.callback != "" && !c.async {
+		return fmt.Errorf("%w: --callback needs --async", errUsage)
+	}
+	route := "/function/"
+	if c.async {
+		route = "/async-function/"
+	}
+	path := route + url.PathEscape(name)
 	if len(c.query) > 0 {
 		q := url.Values{}
 		for _, p := range c.query {
@@ -71,6 +83,9 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 	for _, h := range c.headers {
 		req.Header.Add(h.key, h.value)
 	}
+	if c.callback != "" {
+		req.Header.Set("X-Callback-Url", c.callback)
+	}
 	// Functions are open; system credentials never go to them.
 	resp, err := gw.http.Do(req)
 	if err != nil {
@@ -80,6 +95,12 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 		return fmt.Errorf("cannot reach the gateway at %s (is `faasd serve` running? set --gateway or OPENFAAS_URL): %w", gw.url, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
+	if c.async && resp.StatusCode == http.StatusAccepted {
+		// The id on stdout for scripts; the words for people.
+		fmt.Fprintln(env.stderr, "Function submitted asynchronously.")
+		fmt.Fprintln(env.stdout, resp.Header.Get("X-Call-Id"))
+		return nil
+	}
 	var answer io.Reader = resp.Body
 	if resp.StatusCode == http.StatusNotFound {
 		// The gateway's own 404 says the name is unknown; a function's 404 is its answer.

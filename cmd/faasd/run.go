@@ -56,7 +56,7 @@ var commands = map[string]struct {
 	"deploy":   {func() command { return &upCmd{deploy: true} }, "deploy the stack's functions as they are built", "faasd deploy -f faasd.toml"},
 	"list":     {func() command { return &listCmd{} }, "list the functions", "faasd list -v"},
 	"describe": {func() command { return &describeCmd{} }, "show a function's status, replicas, labels and URL", "faasd describe hello"},
-	"invoke":   {func() command { return &invokeCmd{} }, "call a function: standard input is the body", "echo faasd | faasd invoke hello --header X-Id=1 --query name=me"},
+	"invoke":   {func() command { return &invokeCmd{} }, "call a function: standard input is the body", "echo faasd | faasd invoke hello --header X-Id=1 --query name=me\n  echo job | faasd invoke hello --async --callback http://127.0.0.1:9000/done"},
 	"scale":    {func() command { return &scaleCmd{} }, "set a function's replica count", "faasd scale hello --replicas 3"},
 	"logs":     {func() command { return &logsCmd{} }, "print a function's output", "faasd logs hello --since 10m --tail 20 --follow"},
 	"remove":   {func() command { return &removeCmd{} }, "remove a deployed function", "faasd remove hello"},

@@ -3,7 +3,8 @@
 // make it misbehave on request.
 //
 // Environment: VERSION (echoed), READY_DELAY (Go duration before the lock is written),
-// NO_LOCK=1 (never ready), IGNORE_TERM=1 (needs SIGKILL), EXIT_AT_START=N (exit at once).
+// NO_LOCK=1 (never ready), IGNORE_TERM=1 (needs SIGKILL), EXIT_AT_START=N (exit at once),
+// RECORD_FILE (where /record appends the X-Call-Id of every call it finished).
 package main
 
 import (
@@ -49,6 +50,11 @@ func main() {
 		case <-r.Context().Done():
 		}
 	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		http.Error(w, "answering "+r.URL.Query().Get("code")+" as asked", code)
+	})
+	mux.HandleFunc("/record", record)
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		io.Copy(w, r.Body)
@@ -152,4 +158,27 @@ func websocketEcho(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// record sleeps for ?d=, then appends the call's X-Call-Id to $RECORD_FILE: a count of
+// the calls a function really ran, duplicates included.
+func record(w http.ResponseWriter, r *http.Request) {
+	d, _ := time.ParseDuration(r.URL.Query().Get("d"))
+	select {
+	case <-time.After(d):
+	case <-r.Context().Done():
+		return
+	}
+	f, err := os.OpenFile(os.Getenv("RECORD_FILE"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	// One write of a whole line: appends from several replicas do not interleave.
+	if _, err := f.WriteString(r.Header.Get("X-Call-Id") + "\n"); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintln(w, "recorded", r.Header.Get("X-Call-Id"))
 }
