@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/...
+UNIT := ./config/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/...
 
 .PHONY: build examples deps test-deps run test lint unit e2e bench bench-cold clean
 
