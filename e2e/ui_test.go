@@ -207,6 +207,15 @@ annotations = { note = %q }
 		!document.querySelector('tr[data-fn="elsewhere"]') &&
 		document.getElementById("notice").textContent === "elsewhere is no longer listed: it was removed."`)
 
+	// An asynchronous call runs through the same path; the queue's column shows it gone.
+	resp, err := http.Post(d.URL+"/async-function/echo", "text/plain", strings.NewReader("later"))
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("async call: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	b.waitFor("the async call counted, none queued", fmt.Sprintf(`document.querySelector(%s)?.textContent === "3" && document.querySelector(%s)?.textContent === "0"`,
+		jsString(row("echo", "invocations")), jsString(row("echo", "queued"))))
+
 	var violations []string
 	b.eval(`window.__csp`, &violations)
 	if len(violations) > 0 {

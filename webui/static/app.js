@@ -11,6 +11,7 @@ const MAX_BODY_CHARS = 256 * 1024;
 const state = {
   functions: new Map(), // name -> FunctionStatus, as last listed
   rows: new Map(), // name -> {tr, cells}
+  queued: new Map(), // name -> QueueFunction of /system/info: asynchronous calls
   selected: null,
   detailKey: '',
   follow: null, // AbortController of the log stream being followed
@@ -115,6 +116,7 @@ function newRow(name) {
     status: el('td'),
     replicas: el('td', { class: 'num replicas' }),
     invocations: el('td', { class: 'num invocations' }),
+    queued: el('td', { class: 'num queued' }),
     runs: el('td', { class: 'runs' }),
   };
   const statusBadge = el('span', { class: 'status' });
@@ -123,7 +125,7 @@ function newRow(name) {
   const image = el('span', { class: 'muted image' });
   cells.runs.append(runsCode, image);
   const tr = el('tr', { 'data-fn': name }, el('td', {}, nameButton),
-    cells.source, cells.status, cells.replicas, cells.invocations, cells.runs);
+    cells.source, cells.status, cells.replicas, cells.invocations, cells.queued, cells.runs);
   return { tr, cells, statusBadge, runsCode, image };
 }
 
@@ -146,6 +148,9 @@ function renderTable(fns) {
     row.statusBadge.title = fn.lastError ? `last error: ${fn.lastError}` : '';
     setText(row.cells.replicas, replicasOf(fn));
     setText(row.cells.invocations, String(Math.round(fn.invocationCount || 0)));
+    const q = state.queued.get(fn.name);
+    setText(row.cells.queued, String(q ? q.depth : 0));
+    row.cells.queued.title = q && q.oldestSeconds ? `oldest waiting ${Math.round(q.oldestSeconds)} s` : '';
     setText(row.runsCode, runsOf(fn));
     setText(row.image, fn.image ? ` ${fn.image}` : '');
     row.tr.classList.toggle('selected', fn.name === state.selected);
@@ -160,10 +165,20 @@ function renderTable(fns) {
   show($('loading'), false);
 }
 
+// queueInfo is the queue's part of /system/info; without it the table still shows.
+async function queueInfo() {
+  try {
+    return (await (await api('GET', '/system/info')).json()).queue;
+  } catch {
+    return null;
+  }
+}
+
 async function refresh() {
   try {
-    const res = await api('GET', '/system/functions');
+    const [res, queue] = await Promise.all([api('GET', '/system/functions'), queueInfo()]);
     const fns = await res.json();
+    state.queued = new Map(((queue && queue.functions) || []).map((q) => [q.name, q]));
     fns.sort((a, b) => a.name.localeCompare(b.name));
     state.functions = new Map(fns.map((fn) => [fn.name, fn]));
     showError($('banner'), null);
