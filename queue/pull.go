@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,15 +72,16 @@ func (q *Queue) paused() bool {
 }
 
 // ensureWorker starts pulling the calls of a function, or restarts with a changed limit.
+// Only a function this host runs gets a worker: hosts sharing an external queue may run
+// different sets. A function removed while its worker runs keeps it, and its calls end
+// with the gateway's 404 (sent to their callbacks); after a restart its calls wait for it.
 func (q *Queue) ensureWorker(e *engine, fn string) {
-	limit := q.cfg.MaxInflight
-	if n, ok := q.fns.MaxInflight(fn); ok && n > 0 {
-		limit = n
-	}
+	n, known := q.fns.MaxInflight(fn)
+	limit := cmp.Or(n, q.cfg.MaxInflight)
 	q.mu.Lock()
 	current, closed := q.workers[fn], q.closed
 	q.mu.Unlock()
-	if closed || current != nil && current.limit == limit {
+	if closed || current == nil && !known || current != nil && (current.limit == limit || !known) {
 		return
 	}
 	q.ensure.Lock()
@@ -105,6 +107,9 @@ func (q *Queue) ensureWorker(e *engine, fn string) {
 		return
 	}
 	p, err := q.pull(cons, limit, q.call.handle)
+	if errors.Is(err, ErrClosed) {
+		return
+	}
 	if err != nil {
 		q.log.Error("queue: cannot serve a function's calls", "function", fn, "err", err)
 		return
@@ -138,6 +143,9 @@ func (q *Queue) startCallbacks(e *engine) error {
 		return fmt.Errorf("queue: callbacks: %w", err)
 	}
 	p, err := q.pull(cons, callbackConcurrency, q.note.handle)
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("queue: callbacks: %w", err)
 	}

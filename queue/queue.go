@@ -196,7 +196,7 @@ func (q *Queue) start(done chan struct{}) {
 		return
 	}
 	q.log.Info("queue started", "engine", e.name(), "dir", q.dir, "url", q.cfg.URL, "took", time.Since(began).String())
-	if err := q.startCallbacks(e); err != nil {
+	if err := q.startCallbacks(e); err != nil && !errors.Is(err, ErrClosed) {
 		q.log.Error("queue: callbacks not delivered until a restart", "err", err)
 	}
 	go q.scanLoop(e)
@@ -231,8 +231,9 @@ func (q *Queue) Enqueue(ctx context.Context, c *Call) error {
 
 // Info is the queue's state for /system/info.
 func (q *Queue) Info(ctx context.Context) api.QueueInfo {
+	e, _ := q.running()
 	q.mu.Lock()
-	e, err := q.eng, q.startErr
+	err := q.startErr
 	q.mu.Unlock()
 	engine := "nats-embedded"
 	if q.cfg.URL != "" {
@@ -255,10 +256,8 @@ func (q *Queue) Info(ctx context.Context) api.QueueInfo {
 // WriteMetrics writes the queue's gauges (depth and oldest call per function, totals);
 // nothing while the engine has not started.
 func (q *Queue) WriteMetrics(w io.Writer) {
-	q.mu.Lock()
-	e := q.eng
-	q.mu.Unlock()
-	if e == nil {
+	e, err := q.running()
+	if err != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
