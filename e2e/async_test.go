@@ -347,3 +347,49 @@ func recorded(t *testing.T, file string) []string {
 	}
 	return strings.Fields(string(b))
 }
+
+func TestAsyncHostsShareOneQueue(t *testing.T) {
+	records := filepath.Join(testkit.Dir(t), "runs")
+	if err := os.Mkdir(records, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(records, 0o777)
+	file := filepath.Join(records, "calls")
+	fn := workload("job", fmt.Sprintf(`env = { RECORD_FILE = %q }
+labels = { "com.openfaas.queue.max-inflight" = "2" }`, file))
+	// One daemon's embedded server takes NATS clients; the other uses it as its queue.
+	natsAddr := testkit.FreeAddr(t)
+	a := testkit.StartDaemon(t, fn, testkit.Options{Gateway: fmt.Sprintf("[queue]\nlisten = %q", natsAddr)})
+	testkit.WaitFor(t, 20*time.Second, "the embedded queue listening", func() bool {
+		var info api.Info
+		_, body := a.API("GET", "/system/info", "")
+		return json.Unmarshal([]byte(body), &info) == nil && info.Queue != nil && info.Queue.State == "running"
+	})
+	b := testkit.StartDaemon(t, fn, testkit.Options{Gateway: fmt.Sprintf("[queue]\nurl = \"nats://%s\"", natsAddr)})
+
+	const n = 20
+	for i := range n {
+		for _, d := range []*testkit.Daemon{a, b} {
+			if code, _, body := async(t, d, "job/record?d=50ms", strconv.Itoa(i)); code != http.StatusAccepted {
+				t.Fatalf("call %d: %d %s", i, code, body)
+			}
+		}
+	}
+	testkit.WaitFor(t, 60*time.Second, fmt.Sprintf("%d calls to run", 2*n), func() bool {
+		distinct := map[string]bool{}
+		for _, id := range recorded(t, file) {
+			distinct[id] = true
+		}
+		return len(distinct) == 2*n
+	})
+	var ranA, ranB float64
+	testkit.WaitFor(t, 10*time.Second, "both hosts' counts", func() bool {
+		ranA, ranB = a.Metric("faasd_queue_processed_total", "job"), b.Metric("faasd_queue_processed_total", "job")
+		return max(ranA, 0)+max(ranB, 0) >= 2*n
+	})
+	t.Logf("calls run: %v by the host with the embedded server, %v by the other", ranA, ranB)
+	var info api.Info
+	if _, body := b.API("GET", "/system/info", ""); json.Unmarshal([]byte(body), &info) != nil || info.Queue.Engine != "nats" {
+		t.Errorf("the second host's /system/info: %s", body)
+	}
+}

@@ -124,9 +124,10 @@ func New(opts Options) *Queue {
 func (q *Queue) MaxBodyBytes() int64 { return q.cfg.MaxBodyBytes }
 
 // Start starts the engine in the background if there is work waiting for it: an external
-// server (other hosts may have stored calls), or calls stored before a restart.
+// server (other hosts may have stored calls), other hosts connecting to the embedded one
+// (listen), or calls stored before a restart.
 func (q *Queue) Start() {
-	if q.cfg.URL == "" {
+	if q.cfg.URL == "" && q.cfg.Listen == "" {
 		if _, err := os.Stat(q.dir); err != nil {
 			q.log.Debug("queue: idle until the first asynchronous call")
 			return
