@@ -87,8 +87,21 @@ func async(t *testing.T, d *testkit.Daemon, path, body string, header ...string)
 	return resp.StatusCode, resp.Header.Get("X-Call-Id"), string(b)
 }
 
+// raceFree fails the test if a daemon built with -race reported a data race.
+func raceFree(t *testing.T, daemons ...*testkit.Daemon) {
+	t.Cleanup(func() {
+		for _, d := range daemons {
+			d.Stop()
+			if strings.Contains(d.Log(), "DATA RACE") {
+				t.Errorf("the daemon reported a data race:\n%s", d.Log())
+			}
+		}
+	})
+}
+
 func TestAsyncCallRunsAndCallsBack(t *testing.T) {
 	d := testkit.StartDaemon(t, workload("echo", ""), testkit.Options{Auth: true})
+	raceFree(t, d)
 	cbs := newCallbacks(t)
 
 	// The queue costs nothing until the first asynchronous call.
@@ -181,6 +194,7 @@ func TestAsyncRetriesThenRecordsFailures(t *testing.T) {
 	d := testkit.StartDaemon(t, workload("flaky", ""), testkit.Options{
 		Gateway: "[queue]\nmax_attempts = 3\nretry_base = \"50ms\"\nretry_max = \"100ms\"",
 	})
+	raceFree(t, d)
 	cbs := newCallbacks(t)
 
 	t.Run("a callback that fails at first gets the result on a retry", func(t *testing.T) {
@@ -257,6 +271,7 @@ func TestAsyncQueueFullAnswers429(t *testing.T) {
 	d := testkit.StartDaemon(t, workload("slow", `labels = { "com.openfaas.queue.max-inflight" = "1" }`), testkit.Options{
 		Gateway: "[queue]\nmax_messages = 3\nmax_bytes = 102400\nmax_body_bytes = 61440",
 	})
+	raceFree(t, d)
 	big := strings.Repeat("x", 60<<10)
 	for i, tc := range []struct {
 		body string
@@ -290,6 +305,7 @@ labels = { "com.openfaas.queue.max-inflight" = "4" }`, file)), testkit.Options{
 		// A call taken by the killed daemon runs again this soon after the restart.
 		Gateway: "[queue]\nack_wait = \"2s\"",
 	})
+	raceFree(t, d)
 	pidsServing(t, d, "job", 1)
 
 	const n = 100
@@ -366,6 +382,7 @@ labels = { "com.openfaas.queue.max-inflight" = "2" }`, file))
 		return json.Unmarshal([]byte(body), &info) == nil && info.Queue != nil && info.Queue.State == "running"
 	})
 	b := testkit.StartDaemon(t, fn, testkit.Options{Gateway: fmt.Sprintf("[queue]\nurl = \"nats://%s\"", natsAddr)})
+	raceFree(t, b, a)
 
 	const n = 20
 	for i := range n {
