@@ -19,6 +19,7 @@ import (
 
 	"faasd/api"
 	"faasd/config"
+	"faasd/internal/atomicfile"
 )
 
 // Errors callers branch on.
@@ -90,8 +91,9 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 	for _, e := range entries {
 		path := filepath.Join(r.dir, e.Name())
 		if strings.HasSuffix(e.Name(), ".tmp") {
-			// A write the daemon did not finish; the rename never happened, so the
-			// previous version, if any, is intact.
+			// A write the daemon did not finish (this version's, or an older one's
+			// NAME.json.*.tmp); the rename never happened, so the previous version, if
+			// any, is intact.
 			os.Remove(path)
 			continue
 		}
@@ -263,46 +265,14 @@ func (r *Catalog) Delete(name string) error {
 }
 
 // persist writes a deployment so that a crash at any moment leaves either the old or the
-// new version on disk, never a mix: write a temp file, fsync, rename, fsync the directory.
+// new version on disk, never a mix.
 func (r *Catalog) persist(fn *Function) error {
 	data, err := json.MarshalIndent(record{Deployment: fn.Deployment, CreatedAt: fn.CreatedAt}, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(r.dir, fn.Spec.Name+".json", data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, fn.Spec.Name+".json"), data, 0o600); err != nil {
 		return fmt.Errorf("persist function %s: %w", fn.Spec.Name, err)
 	}
 	return nil
-}
-
-func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails, harmlessly
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -90,6 +90,7 @@ func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 	}
 	// A leftover of an interrupted write, and a file that is not a deployment.
 	os.WriteFile(filepath.Join(dir, "functions", "three.json.123.tmp"), []byte(`{"deployment":`), 0o600)
+	os.WriteFile(filepath.Join(dir, "functions", ".four.json.456.tmp"), []byte(`{"deployment":`), 0o600)
 	os.WriteFile(filepath.Join(dir, "functions", "broken.json"), []byte(`{`), 0o600)
 
 	r2, a2 := open(t, dir)
@@ -101,8 +102,10 @@ func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 	if len(a2.last) != 1 {
 		t.Fatalf("applied after reload %v", a2.last)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "functions", "three.json.123.tmp")); !os.IsNotExist(err) {
-		t.Errorf("temp file not cleaned: %v", err)
+	for _, tmp := range []string{"three.json.123.tmp", ".four.json.456.tmp"} {
+		if _, err := os.Stat(filepath.Join(dir, "functions", tmp)); !os.IsNotExist(err) {
+			t.Errorf("temp file %s not cleaned: %v", tmp, err)
+		}
 	}
 	if err := r2.Delete("one"); err != nil {
 		t.Fatal(err)
