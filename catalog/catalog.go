@@ -20,6 +20,7 @@ import (
 	"faasd/api"
 	"faasd/config"
 	"faasd/internal/atomicfile"
+	"faasd/statedir"
 )
 
 // Errors callers branch on.
@@ -53,7 +54,7 @@ type record struct {
 // whose name later appears in the file is shadowed by it, and comes back if the file
 // drops the name again.
 type Catalog struct {
-	dir     string // STATE/functions
+	dir     string // deployed functions, one NAME.json each
 	secrets *Secrets
 	target  Target
 	log     *slog.Logger
@@ -66,10 +67,11 @@ type Catalog struct {
 	deployed map[string]*Function
 }
 
-// Open loads the persisted deployments from stateDir.
-func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*Catalog, error) {
+// Open loads the functions deployed through the API from the state directory, and opens
+// its secrets store.
+func Open(state statedir.Layout, g config.Gateway, target Target, log *slog.Logger) (*Catalog, error) {
 	r := &Catalog{
-		dir:      filepath.Join(stateDir, "functions"),
+		dir:      state.Functions(),
 		target:   target,
 		log:      log,
 		gateway:  g,
@@ -78,7 +80,7 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 		deployed: map[string]*Function{},
 	}
 	var err error
-	if r.secrets, err = openSecrets(filepath.Join(stateDir, "secrets", api.Namespace)); err != nil {
+	if r.secrets, err = openSecrets(state.Secrets()); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"faasd/api"
 	"faasd/config"
+	"faasd/statedir"
 )
 
 type applied struct{ last map[string]*config.Function }
@@ -23,7 +24,7 @@ var gateway = config.Gateway{UpstreamTimeout: time.Minute}
 func open(t *testing.T, dir string) (*Catalog, *applied) {
 	t.Helper()
 	a := &applied{}
-	r, err := Open(dir, gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := Open(statedir.New(dir), gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

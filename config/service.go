@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"faasd/statedir"
 )
 
 // Defaults of a service. Databases flush on SIGTERM and may take a while to come up the
@@ -103,7 +105,7 @@ func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
 		Workdir:      absUnder(base, cmp.Or(r.Workdir, ".")),
 		Env:          r.Env,
 		User:         r.User,
-		DataDir:      filepath.Join(g.StateDir, "services", name),
+		DataDir:      statedir.New(g.StateDir).Service(name),
 		ReadyTCP:     r.ReadyTCP,
 		ReadyCommand: r.ReadyCommand,
 		ReadyTimeout: dur(r.ReadyTimeout, DefaultServiceReadyTimeout),

@@ -45,7 +45,7 @@ func TestFunctionAddedOnReloadWaitsForItsService(t *testing.T) {
 	if !strings.Contains(log, `msg="function waits for its services" function=app`) {
 		t.Error("the daemon did not say that app waits for db")
 	}
-	if got := d.MetricWith("faasd_service_ready", `service="db"`); got != 1 {
+	if got := d.MetricWith("faasd_service_ready", "service", "db"); got != 1 {
 		t.Errorf("faasd_service_ready{service=\"db\"} = %v", got)
 	}
 }

@@ -3,7 +3,6 @@
 package testkit
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -388,7 +387,8 @@ func (s *SyncBuffer) String() string {
 
 // Metric reads one per-function value from /metrics, or -1 when it is absent.
 func (d *Daemon) Metric(name, fn string) float64 {
-	return d.MetricWith(name, fmt.Sprintf("function_name=%q", fn+".openfaas-fn"))
+	d.t.Helper()
+	return d.MetricWith(name, "function_name", fn+".openfaas-fn")
 }
 
 // Load sends GETs to url at about rps requests a second from workers goroutines until
@@ -475,22 +475,22 @@ func ExampleStack(t testing.TB, replacements ...string) string {
 	return text
 }
 
-// MetricWith reads the value of one series from /metrics, given its labels as they are
-// written (`service="mariadb"`), or -1 when it is absent.
-func (d *Daemon) MetricWith(name, labels string) float64 {
+// MetricWith reads the value of one series from /metrics, given all its labels as name,
+// value pairs ("service", "mariadb"), or -1 when it is absent or the daemon does not
+// answer. A page Prometheus could not read fails the test.
+func (d *Daemon) MetricWith(name string, labels ...string) float64 {
+	d.t.Helper()
 	resp, err := http.Get(d.URL + "/metrics")
 	if err != nil {
 		return -1
 	}
 	defer resp.Body.Close()
-	want := name + "{" + labels + "} "
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), want); ok {
-			var f float64
-			fmt.Sscanf(v, "%g", &f)
-			return f
-		}
+	m, err := ReadMetrics(resp.Body)
+	if err != nil {
+		d.t.Fatalf("GET /metrics: %v", err)
+	}
+	if v, ok := m.Value(name, labels...); ok {
+		return v
 	}
 	return -1
 }
