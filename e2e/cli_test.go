@@ -487,7 +487,7 @@ func TestCLILoginAndCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := base64.StdEncoding.EncodeToString([]byte("admin:" + d.Password()))
-	if want := "auths:\n- gateway: " + d.URL + "\n  auth: basic\n  token: " + token + "\n"; string(b) != want {
+	if want := "auths:\n  - gateway: " + d.URL + "\n    auth: basic\n    token: " + token + "\n"; string(b) != want {
 		t.Errorf("config.yml:\n%s\nwant faas-cli's:\n%s", b, want)
 	}
 	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {

@@ -5,6 +5,7 @@
 package filewatch
 
 import (
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -73,14 +74,20 @@ func (w *Watcher) File(path, key string) error {
 }
 
 // Tree reports changes of anything under root as key, in directories created later too;
-// skip leaves out directories below root (nil: none).
+// skip leaves out directories below root (nil: none). Watching the same root under the
+// same key again replaces its skip rule.
 func (w *Watcher) Tree(root, key string, skip func(dir string) bool) {
 	if skip == nil {
 		skip = func(string) bool { return false }
 	}
 	t := tree{root: filepath.Clean(root), key: key, skip: skip}
 	w.mu.Lock()
-	w.trees = append(w.trees, t)
+	i := slices.IndexFunc(w.trees, func(o tree) bool { return o.root == t.root && o.key == t.key })
+	if i >= 0 {
+		w.trees[i] = t // watched already; the new skip rule applies from now on
+	} else {
+		w.trees = append(w.trees, t)
+	}
 	w.mu.Unlock()
 	w.walk(t, t.root)
 }
@@ -109,7 +116,7 @@ func (w *Watcher) addDirLocked(dir string) error {
 		return nil
 	}
 	if err := w.fs.Add(dir); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", dir, err)
 	}
 	w.watched[dir] = true
 	return nil
