@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,7 +55,7 @@ var takesGateway = map[string]bool{"login": true, "up": true, "deploy": true, "l
 	"invoke": true, "scale": true, "logs": true, "remove": true, "secret": true, "version": true}
 
 func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
-	if c.gateway != "" && len(args) > 0 && takesGateway[args[0]] && !contains(args, "--gateway") {
+	if c.gateway != "" && len(args) > 0 && takesGateway[args[0]] && !slices.Contains(args, "--gateway") {
 		args = append(args, "--gateway", c.gateway)
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(testkit.Bin(c.t), "faasd"), args...)
@@ -62,15 +63,6 @@ func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.C
 	cmd.Env = c.env
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
-}
-
-func contains(args []string, s string) bool {
-	for _, a := range args {
-		if a == s {
-			return true
-		}
-	}
-	return false
 }
 
 // run runs one command to its end.
