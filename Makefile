@@ -8,7 +8,8 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./webui/... ./cmd/...
+UNIT := ./config/... ./supervisor/... ./proxy/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./webui/... ./cmd/... \
+        ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/...
 
 .PHONY: build examples deps test-deps run test lint unit e2e bench bench-cold clean
 

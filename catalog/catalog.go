@@ -1,7 +1,8 @@
 // Package catalog owns the set of functions the daemon runs: those of faasd.toml and
 // those deployed through the API, which it persists in the state directory so that they
 // come back after a restart or a crash. It also owns the secrets store. It hands the
-// merged set to the supervisor; it never runs processes or serves HTTP itself.
+// merged set to its Target (the service gate, which passes it on to the supervisor); it
+// never runs processes or serves HTTP itself.
 package catalog
 
 import (
@@ -30,7 +31,8 @@ var (
 	ErrFileManaged = errors.New("defined in the configuration file")
 )
 
-// Target runs the merged set of functions: the service gate in front of the supervisor.
+// Target is handed the whole merged set of functions on every change: in the daemon, the
+// service gate in front of the supervisor.
 type Target interface {
 	Apply(map[string]*config.Function)
 }

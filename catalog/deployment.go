@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -41,7 +42,7 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 		Name:        d.Service,
 		Command:     slices.Clone(d.Command),
 		Fprocess:    d.EnvProcess,
-		Workdir:     d.Workdir,
+		Workdir:     cmp.Or(d.Workdir, "/"),
 		Env:         maps.Clone(d.EnvVars),
 		Labels:      maps.Clone(d.Labels),
 		Annotations: maps.Clone(d.Annotations),
@@ -49,9 +50,6 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 		Secrets:     slices.Clone(d.Secrets),
 		User:        d.User,
 		LockFile:    d.LockFile,
-	}
-	if f.Workdir == "" {
-		f.Workdir = "/"
 	}
 	var err error
 	durations := []struct {

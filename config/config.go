@@ -306,9 +306,7 @@ func (f *Function) Validate() error {
 	case len(f.Command) > 0 && f.Command[0] == "":
 		return errors.New("command: the program must not be empty")
 	}
-	if f.LockFile == "" {
-		f.LockFile = DefaultLockFile
-	}
+	f.LockFile = cmp.Or(f.LockFile, DefaultLockFile)
 	// Only /tmp is private to a replica, so a lock file anywhere else would be shared
 	// between replicas and could not tell them apart.
 	if filepath.Dir(f.LockFile) != "/tmp" || filepath.Base(f.LockFile) == "tmp" {

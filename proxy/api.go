@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,7 +164,7 @@ func (p *Proxy) deleteFunction(w http.ResponseWriter, r *http.Request, _ httprou
 		FunctionName string `json:"functionName"`
 		Namespace    string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, cmp.Or(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	if req.FunctionName == "" {
@@ -183,10 +184,10 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 		Replicas    uint64 `json:"replicas"`
 		Namespace   string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, cmp.Or(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
-	name := firstOf(ps.ByName("name"), req.ServiceName)
+	name := cmp.Or(ps.ByName("name"), req.ServiceName)
 	if _, ok := p.catalog.Get(name); !ok {
 		http.Error(w, "no such function: "+name, http.StatusNotFound)
 		return
@@ -213,13 +214,6 @@ func validNamespace(w http.ResponseWriter, ns string) bool {
 	}
 	http.Error(w, "namespace not valid", http.StatusBadRequest)
 	return false
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // bodyNeed says whether a route's JSON body may be left out: delete, scale and restart

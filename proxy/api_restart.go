@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -22,7 +23,7 @@ func (p *Proxy) restartFunction(w http.ResponseWriter, r *http.Request, ps httpr
 		Revision  string `json:"revision"`
 		Namespace string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, cmp.Or(req.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	rs, ok := p.catalog.(restarter)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -26,7 +27,7 @@ func (p *Proxy) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter
 
 func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, cmp.Or(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	value := s.RawValue
@@ -51,7 +52,7 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 
 func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, cmp.Or(s.Namespace, r.URL.Query().Get("namespace"))) {
 		return
 	}
 	if err := p.catalog.Secrets().Delete(s.Name); err != nil {
