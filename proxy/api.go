@@ -164,7 +164,7 @@ func (p *Proxy) deleteFunction(w http.ResponseWriter, r *http.Request, _ httprou
 		FunctionName string `json:"functionName"`
 		Namespace    string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, cmp.Or(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, namespaceOf(r, req.Namespace)) {
 		return
 	}
 	if req.FunctionName == "" {
@@ -184,7 +184,7 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 		Replicas    uint64 `json:"replicas"`
 		Namespace   string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, cmp.Or(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, namespaceOf(r, req.Namespace)) {
 		return
 	}
 	name := cmp.Or(ps.ByName("name"), req.ServiceName)
@@ -205,6 +205,11 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 
 func (p *Proxy) namespaces(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
 	writeJSON(w, http.StatusOK, []string{api.Namespace})
+}
+
+// namespaceOf is the namespace a request names: its body's, else its query's.
+func namespaceOf(r *http.Request, body string) string {
+	return cmp.Or(body, r.URL.Query().Get("namespace"))
 }
 
 // validNamespace accepts the one namespace there is, or none; anything else gets 400.

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"cmp"
 	"net/http"
 
 	"github.com/julienschmidt/httprouter"
@@ -27,7 +26,7 @@ func (p *Proxy) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter
 
 func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, cmp.Or(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, namespaceOf(r, s.Namespace)) {
 		return
 	}
 	value := s.RawValue
@@ -52,7 +51,7 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 
 func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, cmp.Or(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, namespaceOf(r, s.Namespace)) {
 		return
 	}
 	if err := p.catalog.Secrets().Delete(s.Name); err != nil {
