@@ -67,7 +67,6 @@ func (c *clientFlags) connect(env *environment) (*client.Gateway, error) {
 // it generated into its state directory.
 func connectTo(env *environment, flagURL string, cfg *config.Config) (*client.Gateway, error) {
 	gw := client.New(resolveGateway(flagURL, env.getenv("OPENFAAS_URL"), cfg), client.Auth{})
-	gw.HTTP = &http.Client{}
 	path, err := cliconfig.Path(env.getenv)
 	if err != nil {
 		return nil, err
