@@ -30,21 +30,19 @@ func RunProgram(body func(p *Program)) {
 		defer close(done)
 		body(p)
 	}()
+	code := 0
 	select {
 	case <-done:
-		removeBin()
+		if p.Failed() {
+			code = 1
+		}
 	case sig := <-sigs:
 		fmt.Fprintf(os.Stderr, "# %s: cleaning up\n", sig)
-		p.cleanup()
-		removeBin()
-		os.Exit(130)
+		code = 130
 	}
 	p.cleanup()
 	removeBin()
-	if p.Failed() {
-		os.Exit(1)
-	}
-	os.Exit(0)
+	os.Exit(code)
 }
 
 func (p *Program) cleanup() {
