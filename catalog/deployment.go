@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -26,11 +27,14 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 	if err := config.ValidName(d.Service); err != nil {
 		return nil, invalid("service: %v", err)
 	}
+	// OpenFaaS's watchdog reads its command from the fprocess variable, so stack files
+	// often set it under environment: instead of sending envProcess; envProcess wins.
+	fprocess := cmp.Or(d.EnvProcess, d.EnvVars["fprocess"])
 	switch {
-	case d.EnvProcess == "" && len(d.Command) == 0:
+	case fprocess == "" && len(d.Command) == 0:
 		return nil, invalid("send envProcess (a command forked once per request, body on stdin: classic mode) or command (an HTTP server that listens on $PORT)")
-	case d.EnvProcess != "" && len(d.Command) > 0:
-		return nil, invalid("envProcess and command: send only one")
+	case fprocess != "" && len(d.Command) > 0:
+		return nil, invalid("envProcess (or envVars.fprocess) and command: send only one")
 	}
 	for _, s := range d.Secrets {
 		if err := ValidSecretName(s); err != nil {
@@ -40,7 +44,7 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 	f := &config.Function{
 		Name:        d.Service,
 		Command:     slices.Clone(d.Command),
-		Fprocess:    d.EnvProcess,
+		Fprocess:    fprocess,
 		Workdir:     d.Workdir,
 		Env:         maps.Clone(d.EnvVars),
 		Labels:      maps.Clone(d.Labels),
@@ -83,7 +87,8 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 			return nil, invalid("envVars: %s: names starting with Http_ are the request's, set per call", k)
 		}
 	}
-	if err := f.Validate(); err != nil {
+	delete(f.Env, "fprocess") // the replica gets it from Fprocess
+	if err := f.Validate(g.ScaleDefaults); err != nil {
 		return nil, invalid("%v", err)
 	}
 	return f, nil
