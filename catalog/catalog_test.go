@@ -74,7 +74,7 @@ func TestDeploymentToSpec(t *testing.T) {
 		{"bad secret name", api.Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := specOf(&tc.d, gateway)
+			f, err := specOf(&tc.d, gateway, config.LocalNames(gateway))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalid) {
 					t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.err)

@@ -17,7 +17,9 @@ import (
 var ErrInvalid = errors.New("invalid deployment")
 
 // specOf turns a deployment into the spec the supervisor runs, with the daemon's defaults.
-func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
+// The API may run any command as the default unprivileged account, but never choose a more
+// privileged one or take a name that reaches the gateway itself: those are faasd.toml's.
+func specOf(d *api.Deployment, g config.Gateway, own config.OwnNames) (*config.Function, error) {
 	invalid := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
@@ -39,6 +41,15 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 	for _, s := range d.Secrets {
 		if err := ValidSecretName(s); err != nil {
 			return nil, invalid("secrets: %v", err)
+		}
+	}
+	if !g.AllowsAPIUser(d.User) {
+		return nil, invalid("user: %q may not be chosen through the API: deployed functions run as the default unprivileged user; "+
+			"to allow this account, name it in [gateway] api_users of faasd.toml", d.User)
+	}
+	for _, h := range d.Hosts {
+		if err := own.Check(h); err != nil {
+			return nil, invalid("hosts: %v", err)
 		}
 	}
 	f := &config.Function{

@@ -1,6 +1,7 @@
 // Package config owns faasd.toml: its schema, defaults, validation and the Function spec
 // that every other package reads. It parses with file:line errors and does no I/O beyond
-// reading the file.
+// reading the file and, to refuse `hosts` that are the gateway's own, this machine's
+// interface addresses and host name.
 package config
 
 import (
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +46,13 @@ type Gateway struct {
 	StateDir string // absolute; replica dirs, deployed functions, secrets, credentials
 	Auth     bool   // basic auth on /system and /ui
 
+	// AdminListen, when set, is the only address that serves /system, /ui and /metrics;
+	// Listen then serves functions and /healthz, so that no function shares the UI's origin.
+	AdminListen string
+	// APIUsers are the accounts a deployment through the API may ask to run as. Anything
+	// else, root included, is for faasd.toml alone.
+	APIUsers []string
+
 	// ReadTimeout and WriteTimeout bound the /system API; function requests are bounded
 	// by each function's own Timeout instead, so that no hidden cap sits in the chain.
 	ReadTimeout       time.Duration
@@ -57,6 +66,15 @@ type Gateway struct {
 	ScaleInterval        time.Duration // autoscaler tick
 	ScaleDownWindow      time.Duration // stabilization window before scaling down
 	ScaleDefaults        ScalePolicy   // the policy of a function without scaling labels
+}
+
+// Equal reports whether two gateway tables are the same. Deep, because of its lists.
+func (g Gateway) Equal(o Gateway) bool { return reflect.DeepEqual(g, o) }
+
+// AllowsAPIUser reports whether a deployment through the API may run as user. The
+// default account ("") always may; any other must be listed in api_users by name.
+func (g Gateway) AllowsAPIUser(user string) bool {
+	return user == "" || slices.Contains(g.APIUsers, user)
 }
 
 // Function is the spec of one function: how to run, route and scale it.
@@ -183,6 +201,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 	}
 	d.loc.report(probs, nil, checkHosts(cfg.Functions))
+	checkOwnHosts(cfg, d.loc, probs)
 	resolveServices(cfg, raw.Services, base, d.loc, probs, unread)
 	if err := probs.err(); err != nil {
 		return nil, err
@@ -205,6 +224,8 @@ type rawGateway struct {
 	Listen               *string   `toml:"listen"`
 	StateDir             *string   `toml:"state_dir"`
 	Auth                 *bool     `toml:"auth"`
+	AdminListen          *string   `toml:"admin_listen"`
+	APIUsers             []string  `toml:"api_users"`
 	ReadTimeout          *Duration `toml:"read_timeout"`
 	WriteTimeout         *Duration `toml:"write_timeout"`
 	ReadHeaderTimeout    *Duration `toml:"read_header_timeout"`
@@ -244,6 +265,8 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		Listen:               or(r.Listen, DefaultListen),
 		StateDir:             or(r.StateDir, DefaultStateDir),
 		Auth:                 or(r.Auth, true),
+		AdminListen:          or(r.AdminListen, ""),
+		APIUsers:             r.APIUsers,
 		ReadTimeout:          dur(r.ReadTimeout, DefaultTimeout),
 		WriteTimeout:         dur(r.WriteTimeout, DefaultTimeout),
 		ReadHeaderTimeout:    dur(r.ReadHeaderTimeout, 10*time.Second),
@@ -260,6 +283,12 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 	if g.Listen == "" {
 		add(errors.New("listen: must not be empty"))
 	}
+	switch {
+	case r.AdminListen != nil && g.AdminListen == "":
+		add(errors.New("admin_listen: must not be empty (leave it out to serve everything on listen)"))
+	case g.AdminListen != "" && g.AdminListen == g.Listen:
+		add(errors.New("admin_listen: must differ from listen"))
+	}
 	if g.MaxBodyBytes <= 0 {
 		add(errors.New("max_body_bytes: must be positive"))
 	}
@@ -268,6 +297,11 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 	}
 	if g.ScaleInterval <= 0 {
 		add(errors.New("scale_interval: must be positive"))
+	}
+	for _, u := range g.APIUsers {
+		if u == "" || strings.TrimSpace(u) != u {
+			add(fmt.Errorf("api_users: %q is not an account name", u))
+		}
 	}
 	for _, d := range []struct {
 		key string
@@ -345,7 +379,7 @@ func (f *Function) Validate(scaleDefaults ScalePolicy) error {
 	}
 	// Only /tmp is private to a replica, so a lock file anywhere else would be shared
 	// between replicas and could not tell them apart.
-	if filepath.Dir(f.LockFile) != "/tmp" || filepath.Base(f.LockFile) == "tmp" {
+	if base := filepath.Base(f.LockFile); filepath.Dir(f.LockFile) != "/tmp" || base == "tmp" || base == "." || base == ".." {
 		add(fmt.Errorf("lock_file: %q must be a file directly in /tmp", f.LockFile))
 	}
 	switch {

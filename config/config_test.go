@@ -61,6 +61,15 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"lock outside tmp", "[functions.a]\ncommand = [\"x\"]\nlock_file = \"/var/run/a.lock\"\n", "f.toml:3: functions.a: lock_file:"},
 		{"host clash", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"x.com\"]\n[functions.b]\ncommand = [\"x\"]\nhosts = [\"X.com\"]\n", "claimed by both"},
 		{"negative body", "[gateway]\nmax_body_bytes = -1\n", "f.toml:2: gateway: max_body_bytes: must be positive"},
+		{"lock file is /tmp itself", "[functions.a]\ncommand = [\"x\"]\nlock_file = \"/tmp/..\"\n", "f.toml:3: functions.a: lock_file:"},
+		{"host is localhost", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"ok.example\", \"localhost\"]\n",
+			"f.toml:3: functions.a: hosts: \"localhost\" names this machine (localhost): it reaches the gateway itself"},
+		{"host is a loopback address", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"127.1\"]\n", "f.toml:3: functions.a: hosts: \"127.1\" is a loopback address"},
+		{"host is the listen host", "[gateway]\nlisten = \"gw.example:80\"\n[functions.a]\ncommand = [\"x\"]\nhosts = [\"gw.example\"]\n", "f.toml:5: functions.a: hosts: \"gw.example\" is the gateway's own name"},
+		{"admin_listen is listen", "[gateway]\nlisten = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:1\"\n", "f.toml:3: gateway: admin_listen: must differ from listen"},
+		{"admin_listen empty", "[gateway]\nadmin_listen = \"\"\n", "f.toml:2: gateway: admin_listen: must not be empty"},
+		{"api_users blank", "[gateway]\napi_users = [\"app\", \" \"]\n", "f.toml:2: gateway: api_users: \" \" is not an account name"},
+		{"api_users not a list", "[gateway]\napi_users = \"app\"\n", "f.toml:2: gateway.api_users:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("/x/f.toml", []byte(tc.toml))
@@ -71,6 +80,31 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				t.Errorf("error %q does not start with the file", err)
 			}
 		})
+	}
+}
+
+func TestGatewayAPIUsersAndAdminListen(t *testing.T) {
+	cfg, err := Parse("/x/f.toml", []byte("[gateway]\nadmin_listen = \"127.0.0.1:8081\"\napi_users = [\"app\", \"root\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gateway
+	if g.AdminListen != "127.0.0.1:8081" {
+		t.Errorf("admin_listen %q", g.AdminListen)
+	}
+	for user, want := range map[string]bool{"": true, "app": true, "root": true, "daemon": false, "App": false} {
+		if g.AllowsAPIUser(user) != want {
+			t.Errorf("AllowsAPIUser(%q) = %v", user, !want)
+		}
+	}
+	// Root only when named: a list without it does not allow it.
+	if (Gateway{APIUsers: []string{"app"}}).AllowsAPIUser("root") || (Gateway{}).AllowsAPIUser("root") {
+		t.Error("root allowed without being named in api_users")
+	}
+	other := g
+	other.APIUsers = []string{"app"}
+	if !g.Equal(cfg.Gateway) || g.Equal(other) {
+		t.Error("Gateway.Equal does not compare api_users")
 	}
 }
 

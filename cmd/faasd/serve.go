@@ -99,14 +99,24 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		MaxHeld:      cfg.Gateway.MaxHeldRequests,
 		Version:      version,
 		UI:           webui.Handler(),
+
+		SeparateAdmin: cfg.Gateway.AdminListen != "",
+		OwnNames:      func() config.OwnNames { return config.LocalNames(cfg.Gateway) },
 	})
 	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
 		sup.Stop(context.Background())
 		return fmt.Errorf("listen: %w", err)
 	}
+	adminLn, err := listenAdmin(cfg.Gateway.AdminListen)
+	if err != nil {
+		ln.Close()
+		sup.Stop(context.Background())
+		return err
+	}
 	srv := &http.Server{
 		Handler:           px,
+		ConnContext:       proxy.ConnContext,
 		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
@@ -123,6 +133,9 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := startServices(svcs, cfg.Services, sigs, log); err != nil {
 		gate.close()
 		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
 		sup.Stop(context.Background())
 		if errors.Is(err, errStoppedWhileStarting) {
 			return nil
@@ -130,8 +143,12 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		return err
 	}
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() { served <- srv.Serve(adminLn) }()
+		log.Info("the API, UI and metrics are served on the admin port only", "admin_listen", adminLn.Addr().String())
+	}
 	reg.SetFile(cfg.Path, cfg.Functions)
 	scaleCtx, stopScaling := context.WithCancel(context.Background())
 	defer stopScaling()
@@ -169,6 +186,18 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	}
 }
 
+// listenAdmin opens the admin port of [gateway] admin_listen, or nothing when it is unset.
+func listenAdmin(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin_listen: %w", err)
+	}
+	return proxy.AdminListener(ln), nil
+}
+
 // reload applies a changed file; an invalid one is reported and the running config stays.
 func reload(cur *config.Config, reg *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
@@ -176,7 +205,7 @@ func reload(cur *config.Config, reg *catalog.Catalog, svcs *supervisor.Services,
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
 		return cur
 	}
-	if next.Gateway != cur.Gateway {
+	if !next.Gateway.Equal(cur.Gateway) {
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}
