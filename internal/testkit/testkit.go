@@ -125,6 +125,9 @@ type Daemon struct {
 	log    *SyncBuffer
 	exited chan struct{}
 	Err    error // exit status, once exited
+
+	// AdminURL serves /system, /ui and /metrics: the admin port with Options.Admin, else URL.
+	AdminURL string
 }
 
 // Options tune StartDaemon.
@@ -135,6 +138,8 @@ type Options struct {
 	Credential *syscall.Credential
 	// Auth turns basic auth on for /system.
 	Auth bool
+	// Admin gives /system, /ui and /metrics a port of their own ([gateway] admin_listen).
+	Admin bool
 	// Examples copies the repository's examples/ and links the built binaries (as bin/)
 	// into the daemon's folder, so that the relative paths of ExampleStack resolve as they
 	// do in the repository. A copy, not a link: the checkout may sit where the functions'
@@ -153,7 +158,14 @@ func StartDaemon(t testing.TB, functions string, opts ...Options) *Daemon {
 	dir := Dir(t)
 	addr := FreeAddr(t)
 	d := &Daemon{t: t, opts: o, URL: "http://" + addr, Config: filepath.Join(dir, "faasd.toml"), Dir: dir, log: &SyncBuffer{}}
-	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, o.Gateway, functions))
+	d.AdminURL = d.URL
+	gateway := o.Gateway
+	if o.Admin {
+		admin := FreeAddr(t)
+		d.AdminURL = "http://" + admin
+		gateway = fmt.Sprintf("admin_listen = %q\n%s", admin, gateway)
+	}
+	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, gateway, functions))
 	if o.Examples {
 		if err := os.CopyFS(filepath.Join(dir, "examples"), os.DirFS(filepath.Join(RepoRoot(), "examples"))); err != nil {
 			t.Fatal(err)
@@ -231,7 +243,7 @@ func (d *Daemon) API(method, path, body string) (int, string) {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, d.URL+path, rd)
+	req, err := http.NewRequest(method, d.AdminURL+path, rd)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -478,7 +490,7 @@ func ExampleStack(t testing.TB, replacements ...string) string {
 // MetricWith reads the value of one series from /metrics, given its labels as they are
 // written (`service="mariadb"`), or -1 when it is absent.
 func (d *Daemon) MetricWith(name, labels string) float64 {
-	resp, err := http.Get(d.URL + "/metrics")
+	resp, err := http.Get(d.AdminURL + "/metrics")
 	if err != nil {
 		return -1
 	}
