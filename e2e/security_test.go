@@ -277,3 +277,89 @@ func TestSecretInUseCannotBeDeleted(t *testing.T) {
 		t.Fatalf("delete once unused: %d %s", code, body)
 	}
 }
+
+// attackPage is what a page of another site tries against the admin's logged-in browser:
+// a JSON body posted as text/plain by fetch and by a form, a body without a type, a CORS
+// request with the UI's header (which needs a preflight), and a read of the secrets list.
+const attackPage = `<!doctype html><title>attacking</title>
+<iframe name="sink"></iframe>
+<form id="f" method="POST" enctype="text/plain" target="sink" action="ADMIN/system/functions">
+<input name='{"service":"pwned-form-TAG","image":"x","envProcess":"cat","pad":"' value='"}'></form>
+<script>
+const admin = "ADMIN", tag = "TAG";
+const dep = (kind) => JSON.stringify({service: "pwned-" + kind + "-" + tag, image: "x", envProcess: "cat"});
+const post = {method: "POST", credentials: "include"};
+Promise.allSettled([
+  fetch(admin + "/system/functions", {...post, mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: dep("text")}),
+  fetch(admin + "/system/functions", {...post, mode: "no-cors", body: new Blob([dep("blob")])}),
+  fetch(admin + "/system/functions", {...post, headers: {"Content-Type": "application/json", "X-Faasd-Ui": "1"}, body: dep("cors")}),
+  fetch(admin + "/system/secrets", {credentials: "include"}).then((r) => r.text()).then((t) => { window.stolen = t; }),
+]).then(() => {
+  document.querySelector("iframe").addEventListener("load", () => { document.title = "done"; });
+  document.getElementById("f").submit();
+});
+</script>`
+
+// A real browser, logged in to the UI on the admin port, visits pages of another site
+// and of the same site (another port of this host, as a function's page would be): none
+// of them can deploy or read anything, while the UI itself works.
+func TestPagesOfOtherSitesCannotUseTheAdminsBrowser(t *testing.T) {
+	b := startBrowser(t, 2*time.Minute)
+	d := testkit.StartDaemon(t, "[functions.echo]\nfprocess = \"cat\"\n", testkit.Options{Auth: true, Admin: true})
+	password := d.Password()
+	// The login prompt is always answered, as if the admin typed the password again for
+	// whichever page asked: the worst case.
+	b.on("Fetch.requestPaused", func(p json.RawMessage) {
+		var e struct {
+			RequestID string `json:"requestId"`
+		}
+		json.Unmarshal(p, &e)
+		b.send("Fetch.continueRequest", map[string]any{"requestId": e.RequestID}, b.session)
+	})
+	b.on("Fetch.authRequired", func(p json.RawMessage) {
+		var e struct {
+			RequestID string `json:"requestId"`
+		}
+		json.Unmarshal(p, &e)
+		b.send("Fetch.continueWithAuth", map[string]any{"requestId": e.RequestID, "authChallengeResponse": map[string]any{
+			"response": "ProvideCredentials", "username": "admin", "password": password,
+		}}, b.session)
+	})
+	b.page("Page.enable", nil, nil)
+	b.page("Fetch.enable", map[string]any{"handleAuthRequests": true, "patterns": []map[string]any{{"urlPattern": "*"}}}, nil)
+
+	// The UI works from the admin port, invoking functions there too.
+	b.page("Page.navigate", map[string]any{"url": d.AdminURL + "/ui/"}, nil)
+	b.waitFor("echo ready", `document.querySelector('tr[data-fn="echo"] .status')?.textContent === "ready"`)
+	b.click(`tr[data-fn="echo"] .fn-name`)
+	b.typeInto("#invoke-body", "from the admin port")
+	b.click("#invoke-submit")
+	b.waitFor("the invocation's answer", `document.getElementById("invoke-status").textContent.startsWith("200 ")`)
+	if got := b.text("#invoke-output"); got != "from the admin port" {
+		t.Errorf("invoke from the UI: %q", got)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, strings.NewReplacer("ADMIN", d.AdminURL, "TAG", r.URL.Query().Get("tag")).Replace(attackPage))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	for tag, page := range map[string]string{"cross": "http://localhost:" + port, "same": "http://127.0.0.1:" + port} {
+		b.page("Page.navigate", map[string]any{"url": page + "/?tag=" + tag}, nil)
+		b.waitFor("the "+tag+"-site page's attempts", `document.title === "done"`)
+		var stolen string
+		b.eval(`String(window.stolen)`, &stolen)
+		if stolen != "undefined" {
+			t.Errorf("the %s-site page read the secrets list: %q", tag, stolen)
+		}
+	}
+	if _, body := d.API("GET", "/system/functions", ""); strings.Contains(body, "pwned") {
+		t.Errorf("a page of another site deployed a function: %s", body)
+	}
+}
