@@ -127,6 +127,34 @@ func startBrowser(t *testing.T, limit time.Duration) *browser {
 	return b
 }
 
+// answerLogins lets every request of the page go on and answers every basic-auth
+// challenge with user and password, as a user typing them at the prompt would. seen, when
+// not nil, hears of each challenge as "scheme realm url".
+func (b *browser) answerLogins(user, password string, seen func(challenge string)) {
+	b.on("Fetch.requestPaused", func(p json.RawMessage) {
+		var e struct {
+			RequestID string `json:"requestId"`
+		}
+		json.Unmarshal(p, &e)
+		b.send("Fetch.continueRequest", map[string]any{"requestId": e.RequestID}, b.session)
+	})
+	b.on("Fetch.authRequired", func(p json.RawMessage) {
+		var e struct {
+			RequestID string `json:"requestId"`
+			Request   struct{ URL string }
+			Challenge struct{ Scheme, Realm string } `json:"authChallenge"`
+		}
+		json.Unmarshal(p, &e)
+		if seen != nil {
+			seen(fmt.Sprintf("%s %s %s", e.Challenge.Scheme, e.Challenge.Realm, e.Request.URL))
+		}
+		b.send("Fetch.continueWithAuth", map[string]any{"requestId": e.RequestID, "authChallengeResponse": map[string]any{
+			"response": "ProvideCredentials", "username": user, "password": password,
+		}}, b.session)
+	})
+	b.page("Fetch.enable", map[string]any{"handleAuthRequests": true, "patterns": []map[string]any{{"urlPattern": "*"}}}, nil)
+}
+
 // read dispatches what Chromium writes: answers to their callers, events to handlers.
 // Handlers run here, so they may send but must never wait for an answer.
 func (b *browser) read(r io.ReadCloser) {

@@ -306,27 +306,10 @@ Promise.allSettled([
 func TestPagesOfOtherSitesCannotUseTheAdminsBrowser(t *testing.T) {
 	b := startBrowser(t, 2*time.Minute)
 	d := testkit.StartDaemon(t, "[functions.echo]\nfprocess = \"cat\"\n", testkit.Options{Auth: true, Admin: true})
-	password := d.Password()
 	// The login prompt is always answered, as if the admin typed the password again for
 	// whichever page asked: the worst case.
-	b.on("Fetch.requestPaused", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-		}
-		json.Unmarshal(p, &e)
-		b.send("Fetch.continueRequest", map[string]any{"requestId": e.RequestID}, b.session)
-	})
-	b.on("Fetch.authRequired", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-		}
-		json.Unmarshal(p, &e)
-		b.send("Fetch.continueWithAuth", map[string]any{"requestId": e.RequestID, "authChallengeResponse": map[string]any{
-			"response": "ProvideCredentials", "username": "admin", "password": password,
-		}}, b.session)
-	})
 	b.page("Page.enable", nil, nil)
-	b.page("Fetch.enable", map[string]any{"handleAuthRequests": true, "patterns": []map[string]any{{"urlPattern": "*"}}}, nil)
+	b.answerLogins("admin", d.Password(), nil)
 
 	// The UI works from the admin port, invoking functions there too.
 	b.page("Page.navigate", map[string]any{"url": d.AdminURL + "/ui/"}, nil)

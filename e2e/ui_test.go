@@ -57,32 +57,14 @@ annotations = { note = %q }
 		mu.Unlock()
 		b.send("Page.handleJavaScriptDialog", map[string]any{"accept": true}, b.session)
 	})
-	// The login prompt, answered as a user would answer it; requests go on unchanged.
-	b.on("Fetch.requestPaused", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-		}
-		json.Unmarshal(p, &e)
-		b.send("Fetch.continueRequest", map[string]any{"requestId": e.RequestID}, b.session)
-	})
-	b.on("Fetch.authRequired", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-			Request   struct{ URL string }
-			Challenge struct{ Scheme, Realm string } `json:"authChallenge"`
-		}
-		json.Unmarshal(p, &e)
-		mu.Lock()
-		challenges = append(challenges, fmt.Sprintf("%s %s %s", e.Challenge.Scheme, e.Challenge.Realm, e.Request.URL))
-		mu.Unlock()
-		b.send("Fetch.continueWithAuth", map[string]any{"requestId": e.RequestID, "authChallengeResponse": map[string]any{
-			"response": "ProvideCredentials", "username": "admin", "password": password,
-		}}, b.session)
-	})
 	for _, domain := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
 		b.page(domain, nil, nil)
 	}
-	b.page("Fetch.enable", map[string]any{"handleAuthRequests": true, "patterns": []map[string]any{{"urlPattern": "*"}}}, nil)
+	b.answerLogins("admin", password, func(challenge string) {
+		mu.Lock()
+		challenges = append(challenges, challenge)
+		mu.Unlock()
+	})
 	// Test instrumentation, which CSP does not apply to: the page's own code must never
 	// be refused by its policy.
 	b.page("Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": `window.__csp = [];

@@ -48,6 +48,22 @@ func newAPIProxy(t *testing.T, creds *Credentials, backends Backends, separate b
 		OwnNames: func() config.OwnNames { return config.LocalNames(config.Gateway{Listen: "gw.example:8080"}) }})
 }
 
+// serveAsAdmin sends one request with the admin's credentials, as a browser that has them
+// cached would, and the given headers.
+func serveAsAdmin(p *Proxy, method, url, body string, headers map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, url, strings.NewReader(body))
+	if body == "" {
+		req.Body, req.ContentLength = http.NoBody, 0
+	}
+	req.SetBasicAuth("admin", "pw")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, req)
+	return rec
+}
+
 func TestAPIRefusesWhatAPageOfAnotherSiteCanSend(t *testing.T) {
 	creds := &Credentials{User: "admin", Password: "pw"}
 	p := newAPIProxy(t, creds, routes{}, false)
@@ -90,16 +106,7 @@ func TestAPIRefusesWhatAPageOfAnotherSiteCanSend(t *testing.T) {
 		{"typed by the user", "GET", "/system/functions", "", map[string]string{"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := httptest.NewRequest(tc.method, "http://gw.example:8080"+tc.path, strings.NewReader(tc.body))
-			if tc.body == "" {
-				req.Body, req.ContentLength = http.NoBody, 0
-			}
-			req.SetBasicAuth("admin", "pw")
-			for k, v := range tc.headers {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			p.ServeHTTP(rec, req)
+			rec := serveAsAdmin(p, tc.method, "http://gw.example:8080"+tc.path, tc.body, tc.headers)
 			if rec.Code != tc.want {
 				t.Errorf("%d %s, want %d", rec.Code, strings.TrimSpace(rec.Body.String()), tc.want)
 			}
@@ -139,14 +146,7 @@ func TestUIPageLoadsOnlyFromItsOwnSiteOrANavigation(t *testing.T) {
 		{"fetched by another site", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "empty"}, 403},
 		{"foreign origin", map[string]string{"Origin": "http://evil.example"}, 403},
 	} {
-		req := httptest.NewRequest("GET", "http://gw.example:8080/ui/", nil)
-		req.SetBasicAuth("admin", "pw")
-		for k, v := range tc.headers {
-			req.Header.Set(k, v)
-		}
-		rec := httptest.NewRecorder()
-		p.ServeHTTP(rec, req)
-		if rec.Code != tc.want {
+		if rec := serveAsAdmin(p, "GET", "http://gw.example:8080/ui/", "", tc.headers); rec.Code != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, rec.Code, tc.want)
 		}
 	}
