@@ -71,6 +71,9 @@ type Gateway struct {
 // Equal reports whether two gateway tables are the same. Deep, because of its lists.
 func (g Gateway) Equal(o Gateway) bool { return reflect.DeepEqual(g, o) }
 
+// APIAddress is where the daemon serves /system: admin_listen when set, else listen.
+func (g Gateway) APIAddress() string { return cmp.Or(g.AdminListen, g.Listen) }
+
 // AllowsAPIUser reports whether a deployment through the API may run as user. The
 // default account ("") always may; any other must be listed in api_users by name.
 func (g Gateway) AllowsAPIUser(user string) bool {

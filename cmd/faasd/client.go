@@ -103,7 +103,7 @@ func connectTo(env *environment, flagURL string, cfg *config.Config) (*gateway, 
 }
 
 // resolveGateway picks the gateway URL: the flag, else $OPENFAAS_URL, else the address the
-// local stack file's daemon listens on, else the default; normalised as faas-cli does, so
+// local stack file's daemon serves its API on, else the default; normalised as faas-cli does, so
 // that stored credentials match.
 func resolveGateway(flagURL, envURL string, cfg *config.Config) string {
 	switch {
@@ -112,7 +112,7 @@ func resolveGateway(flagURL, envURL string, cfg *config.Config) string {
 	case envURL != "":
 		return normaliseURL(envURL)
 	case cfg != nil:
-		return listenURL(cfg.Gateway.Listen)
+		return listenURL(cfg.Gateway.APIAddress())
 	}
 	return defaultGateway
 }
@@ -144,7 +144,7 @@ func listenURL(addr string) string {
 // localCredentials reads the password a local daemon generated into its state directory,
 // when the stack file describes the daemon at gatewayURL.
 func localCredentials(cfg *config.Config, gatewayURL string) (user, password, from string, ok bool) {
-	if cfg == nil || !cfg.Gateway.Auth || !sameAddress(listenURL(cfg.Gateway.Listen), gatewayURL) {
+	if cfg == nil || !cfg.Gateway.Auth || !sameAddress(listenURL(cfg.Gateway.APIAddress()), gatewayURL) {
 		return "", "", "", false
 	}
 	dir := filepath.Join(cfg.Gateway.StateDir, "credentials")
