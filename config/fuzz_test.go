@@ -51,7 +51,7 @@ func FuzzParse(f *testing.F) {
 			}
 			// Validation is idempotent: the API validates specs that came from the file.
 			before := *fn
-			if err := fn.Validate(); err != nil || !before.Equal(fn) {
+			if err := fn.Validate(cfg.Gateway.ScaleDefaults); err != nil || !before.Equal(fn) {
 				t.Fatalf("%s validated once but not twice: %v", name, err)
 			}
 		}
@@ -75,7 +75,7 @@ func FuzzParseScalePolicy(f *testing.F) {
 				labels[k] = v
 			}
 		}
-		p, err := ParseScalePolicy(labels)
+		p, err := ParseScalePolicy(DefaultScalePolicy, labels)
 		if err != nil {
 			if !strings.Contains(err.Error(), "com.openfaas.scale.") {
 				t.Fatalf("error does not name the label: %v", err)
