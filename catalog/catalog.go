@@ -29,6 +29,7 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrExists      = errors.New("already exists")
 	ErrFileManaged = errors.New("defined in the configuration file")
+	ErrConflict    = errors.New("conflict")
 )
 
 // Target is handed the whole merged set of functions on every change: in the daemon, the
@@ -92,6 +93,7 @@ func Open(state statedir.Layout, g config.Gateway, target Target, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("functions dir: %w", err)
 	}
+	own := config.LocalNames(g)
 	for _, e := range entries {
 		path := filepath.Join(r.dir, e.Name())
 		if strings.HasSuffix(e.Name(), ".tmp") {
@@ -104,7 +106,7 @@ func Open(state statedir.Layout, g config.Gateway, target Target, log *slog.Logg
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		fn, err := r.load(path)
+		fn, err := r.load(path, own)
 		if err != nil {
 			log.Error("deployed function not loaded", "file", path, "err", err)
 			continue
@@ -114,7 +116,10 @@ func Open(state statedir.Layout, g config.Gateway, target Target, log *slog.Logg
 	return r, nil
 }
 
-func (r *Catalog) load(path string) (*Function, error) {
+// load reads a persisted deployment. It passes the same checks as a new one, so that a
+// deployment that a later faasd.toml or version no longer allows (a user, a host) is not
+// run: the error is logged and the file stays for the operator.
+func (r *Catalog) load(path string, own config.OwnNames) (*Function, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -123,7 +128,7 @@ func (r *Catalog) load(path string) (*Function, error) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, err
 	}
-	spec, err := specOf(&rec.Deployment, r.gateway)
+	spec, err := specOf(&rec.Deployment, r.gateway, own)
 	if err != nil {
 		return nil, err
 	}
@@ -160,12 +165,42 @@ func (r *Catalog) SetFile(name string, fns map[string]*config.Function) {
 	r.applyLocked()
 }
 
+// applyLocked hands the merged set to the target. Host names go to one function each, in
+// an order that does not depend on map iteration: the file's first (it is checked for
+// clashes when parsed), then deployed functions by name. A deployed function loses the
+// hosts that another already has, with a warning; the API refuses such a deployment with
+// 409, so this happens when the file later claims the host.
 func (r *Catalog) applyLocked() {
 	all := make(map[string]*config.Function, len(r.file)+len(r.deployed))
-	for n, f := range r.deployed {
-		all[n] = f.Spec
-	}
 	maps.Copy(all, r.file)
+	owner := map[string]string{}
+	for n, f := range r.file {
+		for _, h := range f.Hosts {
+			owner[h] = n
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.deployed)) {
+		if _, shadowed := r.file[n]; shadowed {
+			continue
+		}
+		spec := r.deployed[n].Spec
+		kept := slices.DeleteFunc(slices.Clone(spec.Hosts), func(h string) bool {
+			if other, taken := owner[h]; taken && other != n {
+				r.log.Warn("host name dropped from a deployed function: another function has it", "function", n, "host", h, "owner", other)
+				return true
+			}
+			return false
+		})
+		if len(kept) != len(spec.Hosts) {
+			c := *spec
+			c.Hosts = kept
+			spec = &c
+		}
+		for _, h := range spec.Hosts {
+			owner[h] = n
+		}
+		all[n] = spec
+	}
 	r.target.Apply(all)
 }
 
@@ -217,19 +252,24 @@ func (r *Catalog) Update(d api.Deployment) error {
 
 func (r *Catalog) put(d api.Deployment, update bool) error {
 	d.Namespace = api.Namespace
-	spec, err := specOf(&d, r.gateway)
+	spec, err := specOf(&d, r.gateway, config.LocalNames(r.gateway))
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Under the lock, so that a secret cannot be removed between this check and the
+	// deployment that needs it (DeleteSecret holds the lock too).
 	for _, s := range d.Secrets {
 		if !r.secrets.Exists(s) {
 			return fmt.Errorf("%w: unable to find secret: %s", ErrInvalid, s)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.file[d.Service]; ok {
 		return fmt.Errorf("function %s: %w %s: change it there", d.Service, ErrFileManaged, r.fileName)
+	}
+	if err := r.hostsFreeLocked(spec); err != nil {
+		return err
 	}
 	old, exists := r.deployed[d.Service]
 	switch {
@@ -248,6 +288,50 @@ func (r *Catalog) put(d api.Deployment, update bool) error {
 	r.deployed[d.Service] = fn
 	r.applyLocked()
 	return nil
+}
+
+// hostsFreeLocked refuses host names that another function already has.
+func (r *Catalog) hostsFreeLocked(spec *config.Function) error {
+	for _, h := range spec.Hosts {
+		for _, other := range r.functionsLocked() {
+			if other.Name != spec.Name && slices.Contains(other.Hosts, h) {
+				return fmt.Errorf("hosts: %q: %w: function %s has it", h, ErrConflict, other.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// functionsLocked lists every spec the catalog holds, shadowed deployments included: they
+// come back when the file drops their name.
+func (r *Catalog) functionsLocked() []*config.Function {
+	out := make([]*config.Function, 0, len(r.file)+len(r.deployed))
+	for _, f := range r.file {
+		out = append(out, f)
+	}
+	for _, f := range r.deployed {
+		out = append(out, f.Spec)
+	}
+	return out
+}
+
+// DeleteSecret removes a secret that no function lists. One that a function lists is
+// refused (409, naming the functions): its running replicas keep their copies, but the
+// next replica could not start.
+func (r *Catalog) DeleteSecret(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var users []string
+	for _, f := range r.functionsLocked() {
+		if slices.Contains(f.Secrets, name) && !slices.Contains(users, f.Name) {
+			users = append(users, f.Name)
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return fmt.Errorf("secret %s: %w: in use by %s; take it out of their secrets first", name, ErrConflict, strings.Join(users, ", "))
+	}
+	return r.secrets.Delete(name)
 }
 
 // Delete removes a deployed function; its replicas drain and stop.

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"faasd/internal/testkit"
@@ -69,6 +72,54 @@ func startBrowser(t *testing.T, limit time.Duration) *browser {
 		t.Fatalf("start %s: %v\n%s", chromiumPath, err, b.out.String())
 	}
 	return b
+}
+
+// answerLogins lets every request of the tab go on and answers every basic-auth
+// challenge with user and password, as a user typing them at the prompt would, until the
+// test ends. seen, when not nil, hears of each challenge as "scheme realm url".
+func (b *browser) answerLogins(user, password string, seen func(challenge string)) {
+	b.t.Helper()
+	events, stop := context.WithCancel(b.ctx)
+	paused := chromedp.Events(events, fetch.RequestPaused)
+	authRequired := chromedp.Events(events, fetch.AuthRequired)
+	var handlers sync.WaitGroup
+	b.t.Cleanup(func() {
+		stop() // ends the iterators
+		handlers.Wait()
+	})
+	handlers.Go(func() {
+		for e, err := range paused {
+			if err != nil {
+				return
+			}
+			chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+		}
+	})
+	handlers.Go(func() {
+		for e, err := range authRequired {
+			if err != nil {
+				return
+			}
+			if seen != nil {
+				seen(fmt.Sprintf("%s %s %s", e.AuthChallenge.Scheme, e.AuthChallenge.Realm, e.Request.URL))
+			}
+			chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID, AuthChallengeResponse: &fetch.AuthChallengeResponse{
+				Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: password,
+			}})
+		}
+	})
+	_, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true), Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
+	b.must("Fetch.enable", err)
+}
+
+// navigate opens url in the tab and fails the test when it cannot be loaded.
+func (b *browser) navigate(url string) {
+	b.t.Helper()
+	nav, err := chromedp.Call(b.ctx, page.Navigate, page.NavigateParams{URL: url})
+	b.must("navigate to "+url, err)
+	if nav.ErrorText != "" {
+		b.t.Fatalf("navigate to %s: %s", url, nav.ErrorText)
+	}
 }
 
 // must fails the test on err, naming what failed.

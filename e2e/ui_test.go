@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -43,8 +42,6 @@ annotations = { note = %q }
 	exceptions := chromedp.Events(events, runtime.ExceptionThrown)
 	entries := chromedp.Events(events, log.EntryAdded)
 	dialogOpened := chromedp.Events(events, page.JavascriptDialogOpening)
-	paused := chromedp.Events(events, fetch.RequestPaused)
-	authRequired := chromedp.Events(events, fetch.AuthRequired)
 	var handlers sync.WaitGroup
 	t.Cleanup(func() {
 		stopEvents() // ends the iterators
@@ -85,41 +82,19 @@ annotations = { note = %q }
 		}
 	})
 	// The login prompt, answered as a user would answer it; requests go on unchanged.
-	handlers.Go(func() {
-		for e, err := range paused {
-			if err != nil {
-				return
-			}
-			chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
-		}
+	b.answerLogins("admin", password, func(challenge string) {
+		mu.Lock()
+		challenges = append(challenges, challenge)
+		mu.Unlock()
 	})
-	handlers.Go(func() {
-		for e, err := range authRequired {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			challenges = append(challenges, fmt.Sprintf("%s %s %s", e.AuthChallenge.Scheme, e.AuthChallenge.Realm, e.Request.URL))
-			mu.Unlock()
-			chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID, AuthChallengeResponse: &fetch.AuthChallengeResponse{
-				Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: "admin", Password: password,
-			}})
-		}
-	})
-	_, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true), Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
-	b.must("Fetch.enable", err)
 	// Test instrumentation, which CSP does not apply to: the page's own code must never
 	// be refused by its policy.
-	_, err = chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `window.__csp = [];
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `window.__csp = [];
 		document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`})
 	b.must("Page.addScriptToEvaluateOnNewDocument", err)
 
 	// The root leads to the UI, which asks for a login, then lists the functions.
-	nav, err := chromedp.Call(b.ctx, page.Navigate, page.NavigateParams{URL: d.URL + "/"})
-	b.must("navigate", err)
-	if nav.ErrorText != "" {
-		t.Fatalf("navigate: %s", nav.ErrorText)
-	}
+	b.navigate(d.URL + "/")
 	row := func(name, cell string) string { return fmt.Sprintf(`tr[data-fn=%q] .%s`, name, cell) }
 	b.waitFor("echo ready in the table", fmt.Sprintf(`location.pathname === "/ui/" &&
 		document.querySelector(%s)?.textContent === "ready" && document.querySelector(%s)?.textContent === "1 / 1"`,

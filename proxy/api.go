@@ -26,6 +26,7 @@ type Catalog interface {
 	Update(api.Deployment) error
 	Delete(name string) error
 	Secrets() *catalog.Secrets
+	DeleteSecret(name string) error
 }
 
 // Control is what the API needs of the supervisor.
@@ -45,9 +46,9 @@ const ProviderName = "faasd-process"
 
 func (p *Proxy) apiRoutes(r *httprouter.Router) {
 	handle := func(method, path string, h func(http.ResponseWriter, *http.Request, httprouter.Params)) {
-		r.Handler(method, path, p.requireAuth(p.apiDeadlines(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.Handler(method, path, p.apiGuard(p.requireAuth(p.apiDeadlines(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			h(w, req, httprouter.ParamsFromContext(req.Context()))
-		}))))
+		})))))
 	}
 	handle("GET", "/system/info", p.info)
 	handle("GET", "/system/functions", p.listFunctions)
@@ -272,7 +273,7 @@ func apiError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged):
+	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged), errors.Is(err, catalog.ErrConflict):
 		status = http.StatusConflict
 	}
 	http.Error(w, err.Error(), status)

@@ -54,7 +54,7 @@ func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httproute
 	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, namespaceOf(r, s.Namespace)) {
 		return
 	}
-	if err := p.catalog.Secrets().Delete(s.Name); err != nil {
+	if err := p.catalog.DeleteSecret(s.Name); err != nil {
 		apiError(w, err)
 		return
 	}

@@ -259,7 +259,9 @@ func (s *server) childEnv(r *http.Request) []string {
 		env = append(env, "Http_Query="+r.URL.RawQuery)
 	}
 	if r.URL.Path != "" {
-		env = append(env, "Http_Path="+r.URL.Path)
+		// The path is decoded, so %00 becomes a NUL, which no environment variable can
+		// hold (exec fails with EINVAL): it stays encoded.
+		env = append(env, "Http_Path="+strings.ReplaceAll(r.URL.Path, "\x00", "%00"))
 	}
 	if r.Host != "" {
 		env = append(env, "Http_Host="+r.Host)

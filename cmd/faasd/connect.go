@@ -91,7 +91,7 @@ func connectTo(env *environment, flagURL string, cfg *config.Config) (*client.Ga
 }
 
 // resolveGateway picks the gateway URL: the flag, else $OPENFAAS_URL, else the address the
-// local stack file's daemon listens on, else the default; normalised as faas-cli does, so
+// local stack file's daemon serves its API on, else the default; normalised as faas-cli does, so
 // that stored logins match.
 func resolveGateway(flagURL, envURL string, cfg *config.Config) string {
 	switch {
@@ -100,7 +100,7 @@ func resolveGateway(flagURL, envURL string, cfg *config.Config) string {
 	case envURL != "":
 		return cliconfig.NormalizeURL(envURL)
 	case cfg != nil:
-		return cliconfig.NormalizeURL(client.ListenURL(cfg.Gateway.Listen))
+		return cliconfig.NormalizeURL(client.ListenURL(cfg.Gateway.APIAddress()))
 	}
 	return defaultGateway
 }
@@ -108,7 +108,7 @@ func resolveGateway(flagURL, envURL string, cfg *config.Config) string {
 // localBasicAuth reads the user and password a local daemon generated into its state
 // directory, when the stack file describes the daemon at gatewayURL.
 func localBasicAuth(cfg *config.Config, gatewayURL string) (user, password, from string, ok bool) {
-	if cfg == nil || !cfg.Gateway.Auth || !client.SameListener(client.ListenURL(cfg.Gateway.Listen), gatewayURL) {
+	if cfg == nil || !cfg.Gateway.Auth || !client.SameListener(client.ListenURL(cfg.Gateway.APIAddress()), gatewayURL) {
 		return "", "", "", false
 	}
 	state := statedir.New(cfg.Gateway.StateDir)

@@ -22,6 +22,7 @@ func TestResolveGatewayOrder(t *testing.T) {
 		{"flag wins", "http://example.com:8080/", "http://env:1", stack, "http://example.com:8080"},
 		{"then OPENFAAS_URL", "", "HTTP://Env.Local:31112", stack, "http://env.local:31112"},
 		{"then the stack's listen, unspecified host on loopback", "", "", stack, "http://127.0.0.1:9090"},
+		{"the stack's admin port when it has one", "", "", &config.Config{Gateway: config.Gateway{Listen: "0.0.0.0:9090", AdminListen: "127.0.0.1:9091"}}, "http://127.0.0.1:9091"},
 		{"then the default", "", "", nil, "http://127.0.0.1:8080"},
 		{"scheme added", "127.0.0.1:8081", "", nil, "http://127.0.0.1:8081"},
 		{"https kept", "https://gw.example.com//", "", nil, "https://gw.example.com"},

@@ -60,11 +60,13 @@ var commands = map[string]struct {
 	"scale":    {func() command { return &scaleCmd{} }, "set a function's replica count", "faasd scale hello --replicas 3"},
 	"logs":     {func() command { return &logsCmd{} }, "print a function's output", "faasd logs hello --since 10m --tail 20 --follow"},
 	"remove":   {func() command { return &removeCmd{} }, "remove a deployed function", "faasd remove hello"},
+	"export":   {func() command { return &exportCmd{} }, "write an OpenFaaS stack.yml and a Docker build context per function", "faasd export -f faasd.toml -o deploy --registry ghcr.io/acme --tag 1.0"},
+	"import":   {func() command { return &importCmd{} }, "add the functions of an OpenFaaS stack.yml to the stack file", "faasd import stack.yml -f faasd.toml"},
 	"secret":   {func() command { return &secretCmd{} }, "create, update, list or remove secrets", "echo s3cret | faasd secret create db-password\n  faasd secret update db-password --from-file ./password.txt\n  faasd secret list\n  faasd secret remove db-password"},
 }
 
 // commandOrder is how usage lists the commands.
-var commandOrder = []string{"serve", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "login", "version", "watchdog"}
+var commandOrder = []string{"serve", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "export", "import", "login", "version", "watchdog"}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}

@@ -80,6 +80,13 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close() // unless Serve took it, which Shutdown closes
+	adminLn, err := listenAdmin(cfg.Gateway.AdminListen)
+	if err != nil {
+		return err
+	}
+	if adminLn != nil {
+		defer adminLn.Close()
+	}
 	srv := newHTTPServer(cfg.Gateway, px, log)
 	defer drainHTTP(srv, sigs, log)
 	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
@@ -94,8 +101,12 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		}
 		return err
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() { served <- srv.Serve(adminLn) }()
+		log.Info("the API, UI and metrics are served on the admin port only", "admin_listen", adminLn.Addr().String())
+	}
 	cat.SetFile(cfg.Path, cfg.Functions)
 	defer runInBackground(sc.Run)()
 	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(cat.List()), "auth", creds != nil, "version", version)
@@ -134,6 +145,9 @@ func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, 
 		MaxHeld:      g.MaxHeldRequests,
 		Version:      version,
 		UI:           webui.Handler(),
+
+		SeparateAdmin: g.AdminListen != "",
+		OwnNames:      func() config.OwnNames { return config.LocalNames(g) },
 	})
 }
 
@@ -151,6 +165,7 @@ func drainHTTP(srv *http.Server, sigs *signals, log *slog.Logger) {
 func newHTTPServer(g config.Gateway, px *proxy.Proxy, log *slog.Logger) *http.Server {
 	srv := &http.Server{
 		Handler:           px,
+		ConnContext:       proxy.ConnContext,
 		ReadHeaderTimeout: g.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
@@ -209,6 +224,18 @@ func watchConfig(path string, log *slog.Logger) (*filewatch.Watcher, error) {
 	return w, nil
 }
 
+// listenAdmin opens the admin port of [gateway] admin_listen, or nothing when it is unset.
+func listenAdmin(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin_listen: %w", err)
+	}
+	return proxy.AdminListener(ln), nil
+}
+
 // reload applies a changed file; an invalid one is reported and the running config stays.
 func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
@@ -216,7 +243,7 @@ func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services,
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
 		return cur
 	}
-	if next.Gateway != cur.Gateway {
+	if !next.Gateway.Equal(cur.Gateway) {
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}

@@ -32,6 +32,9 @@ type Daemon struct {
 	out    io.Writer // where its output goes: log, and the lines to OnLogLine
 	exited chan struct{}
 	Err    error // exit status, once exited
+
+	// AdminURL serves /system, /ui and /metrics: the admin port with Options.Admin, else URL.
+	AdminURL string
 }
 
 // Options tune StartDaemon.
@@ -42,6 +45,8 @@ type Options struct {
 	Credential *syscall.Credential
 	// Auth turns basic auth on for /system.
 	Auth bool
+	// Admin gives /system, /ui and /metrics a port of their own ([gateway] admin_listen).
+	Admin bool
 	// Examples copies the repository's examples/ and links the built binaries (as bin/)
 	// into the daemon's folder, so that the relative paths of ExampleStack resolve as they
 	// do in the repository. A copy, not a link: the checkout may sit where the functions'
@@ -68,7 +73,14 @@ func StartDaemon(t T, functions string, opts ...Options) *Daemon {
 	if o.OnLogLine != nil {
 		d.out = io.MultiWriter(d.log, &lineWriter{line: o.OnLogLine})
 	}
-	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, o.Gateway, functions))
+	d.AdminURL = d.URL
+	gateway := o.Gateway
+	if o.Admin {
+		admin := FreeAddr(t)
+		d.AdminURL = "http://" + admin
+		gateway = fmt.Sprintf("admin_listen = %q\n%s", admin, gateway)
+	}
+	d.WriteConfig(fmt.Sprintf("[gateway]\nlisten = %q\nstate_dir = \"state\"\nauth = %v\n%s\n\n%s", addr, o.Auth, gateway, functions))
 	if o.Examples {
 		if err := os.CopyFS(filepath.Join(dir, "examples"), os.DirFS(filepath.Join(RepoRoot(), "examples"))); err != nil {
 			t.Fatal(err)
@@ -154,7 +166,7 @@ func (d *Daemon) Client() *client.Gateway {
 	if d.opts.Auth {
 		auth = client.Auth{User: "admin", Password: d.Password()}
 	}
-	return client.New(d.URL, auth)
+	return client.New(d.AdminURL, auth)
 }
 
 // API calls the /system API with the daemon's credentials and returns status and body.
@@ -292,7 +304,7 @@ func (d *Daemon) Metric(name, fn string) float64 {
 // answer. A page Prometheus could not read fails the test.
 func (d *Daemon) MetricWith(name string, labels ...string) float64 {
 	d.t.Helper()
-	resp, err := http.Get(d.URL + "/metrics")
+	resp, err := http.Get(d.AdminURL + "/metrics")
 	if err != nil {
 		return -1
 	}
