@@ -8,9 +8,10 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/...
+UNIT := ./config/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
+        ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/...
 
-.PHONY: build examples deps test-deps run test lint unit e2e bench bench-cold clean
+.PHONY: build examples deps test-deps run test lint unit fuzz-short fuzz e2e bench bench-cold clean
 
 build:
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/faasd ./cmd/faasd
@@ -35,7 +36,7 @@ run: deps build examples
 	./bin/faasd serve -f faasd.toml
 
 # The runtimes the tests start for real (Ruby, Node.js, Python, MariaDB, Chromium) come first.
-test: test-deps lint unit e2e
+test: test-deps lint unit fuzz-short e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -44,6 +45,21 @@ lint:
 
 unit:
 	$(GO) test -race -count=1 $(UNIT)
+
+# Fuzz targets, as package:name. `make test` runs each for FUZZTIME; `make fuzz` for
+# longer (FUZZTIME=1h to choose). A failing input is written to the package's
+# testdata/fuzz/NAME/ and runs with the unit tests from then on: commit it with the fix.
+FUZZ     := ./config:FuzzParse ./config:FuzzParseScalePolicy ./catalog:FuzzDeploymentSpec ./watchdog:FuzzHeaderEnv
+FUZZTIME ?= 10s
+
+fuzz-short:
+	@for t in $(FUZZ); do \
+		echo "fuzz $${t##*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) $${t%%:*} || exit 1; \
+	done
+
+fuzz: FUZZTIME = 5m
+fuzz: fuzz-short
 
 # The e2e tests build the daemon with the race detector and drive it as a user would.
 e2e:

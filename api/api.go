@@ -10,6 +10,11 @@ import "time"
 // for compatibility.
 const Namespace = "openfaas-fn"
 
+// UIHeader is the header the web UI sends with every /system call. A page of another
+// origin cannot send it without a CORS preflight, which the gateway never grants, so the
+// gateway requires it of every /system request that a browser makes.
+const UIHeader = "X-Faasd-Ui"
+
 // Deployment is the body of POST and PUT /system/functions: OpenFaaS's FunctionDeployment,
 // plus faasd's own fields for HTTP workloads, which stock clients never send.
 type Deployment struct {

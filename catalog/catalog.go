@@ -1,7 +1,8 @@
 // Package catalog owns the set of functions the daemon runs: those of faasd.toml and
 // those deployed through the API, which it persists in the state directory so that they
 // come back after a restart or a crash. It also owns the secrets store. It hands the
-// merged set to the supervisor; it never runs processes or serves HTTP itself.
+// merged set to its Target (the service gate, which passes it on to the supervisor); it
+// never runs processes or serves HTTP itself.
 package catalog
 
 import (
@@ -19,6 +20,8 @@ import (
 
 	"faasd/api"
 	"faasd/config"
+	"faasd/internal/atomicfile"
+	"faasd/statedir"
 )
 
 // Errors callers branch on.
@@ -26,9 +29,11 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrExists      = errors.New("already exists")
 	ErrFileManaged = errors.New("defined in the configuration file")
+	ErrConflict    = errors.New("conflict")
 )
 
-// Target runs the merged set of functions: the service gate in front of the supervisor.
+// Target is handed the whole merged set of functions on every change: in the daemon, the
+// service gate in front of the supervisor.
 type Target interface {
 	Apply(map[string]*config.Function)
 }
@@ -52,7 +57,7 @@ type record struct {
 // whose name later appears in the file is shadowed by it, and comes back if the file
 // drops the name again.
 type Catalog struct {
-	dir     string // STATE/functions
+	dir     string // deployed functions, one NAME.json each
 	secrets *Secrets
 	target  Target
 	log     *slog.Logger
@@ -65,10 +70,11 @@ type Catalog struct {
 	deployed map[string]*Function
 }
 
-// Open loads the persisted deployments from stateDir.
-func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*Catalog, error) {
+// Open loads the functions deployed through the API from the state directory, and opens
+// its secrets store.
+func Open(state statedir.Layout, g config.Gateway, target Target, log *slog.Logger) (*Catalog, error) {
 	r := &Catalog{
-		dir:      filepath.Join(stateDir, "functions"),
+		dir:      state.Functions(),
 		target:   target,
 		log:      log,
 		gateway:  g,
@@ -77,7 +83,7 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 		deployed: map[string]*Function{},
 	}
 	var err error
-	if r.secrets, err = openSecrets(SecretsDir(stateDir)); err != nil {
+	if r.secrets, err = openSecrets(state.Secrets()); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.dir, 0o700); err != nil {
@@ -87,18 +93,20 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("functions dir: %w", err)
 	}
+	own := config.LocalNames(g)
 	for _, e := range entries {
 		path := filepath.Join(r.dir, e.Name())
 		if strings.HasSuffix(e.Name(), ".tmp") {
-			// A write the daemon did not finish; the rename never happened, so the
-			// previous version, if any, is intact.
+			// A write the daemon did not finish (this version's, or an older one's
+			// NAME.json.*.tmp); the rename never happened, so the previous version, if
+			// any, is intact.
 			os.Remove(path)
 			continue
 		}
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
-		fn, err := r.load(path)
+		fn, err := r.load(path, own)
 		if err != nil {
 			log.Error("deployed function not loaded", "file", path, "err", err)
 			continue
@@ -108,7 +116,10 @@ func Open(stateDir string, g config.Gateway, target Target, log *slog.Logger) (*
 	return r, nil
 }
 
-func (r *Catalog) load(path string) (*Function, error) {
+// load reads a persisted deployment. It passes the same checks as a new one, so that a
+// deployment that a later faasd.toml or version no longer allows (a user, a host) is not
+// run: the error is logged and the file stays for the operator.
+func (r *Catalog) load(path string, own config.OwnNames) (*Function, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -117,7 +128,7 @@ func (r *Catalog) load(path string) (*Function, error) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, err
 	}
-	spec, err := specOf(&rec.Deployment, r.gateway)
+	spec, err := specOf(&rec.Deployment, r.gateway, own)
 	if err != nil {
 		return nil, err
 	}
@@ -154,12 +165,42 @@ func (r *Catalog) SetFile(name string, fns map[string]*config.Function) {
 	r.applyLocked()
 }
 
+// applyLocked hands the merged set to the target. Host names go to one function each, in
+// an order that does not depend on map iteration: the file's first (it is checked for
+// clashes when parsed), then deployed functions by name. A deployed function loses the
+// hosts that another already has, with a warning; the API refuses such a deployment with
+// 409, so this happens when the file later claims the host.
 func (r *Catalog) applyLocked() {
 	all := make(map[string]*config.Function, len(r.file)+len(r.deployed))
-	for n, f := range r.deployed {
-		all[n] = f.Spec
-	}
 	maps.Copy(all, r.file)
+	owner := map[string]string{}
+	for n, f := range r.file {
+		for _, h := range f.Hosts {
+			owner[h] = n
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(r.deployed)) {
+		if _, shadowed := r.file[n]; shadowed {
+			continue
+		}
+		spec := r.deployed[n].Spec
+		kept := slices.DeleteFunc(slices.Clone(spec.Hosts), func(h string) bool {
+			if other, taken := owner[h]; taken && other != n {
+				r.log.Warn("host name dropped from a deployed function: another function has it", "function", n, "host", h, "owner", other)
+				return true
+			}
+			return false
+		})
+		if len(kept) != len(spec.Hosts) {
+			c := *spec
+			c.Hosts = kept
+			spec = &c
+		}
+		for _, h := range spec.Hosts {
+			owner[h] = n
+		}
+		all[n] = spec
+	}
 	r.target.Apply(all)
 }
 
@@ -211,19 +252,24 @@ func (r *Catalog) Update(d api.Deployment) error {
 
 func (r *Catalog) put(d api.Deployment, update bool) error {
 	d.Namespace = api.Namespace
-	spec, err := specOf(&d, r.gateway)
+	spec, err := specOf(&d, r.gateway, config.LocalNames(r.gateway))
 	if err != nil {
 		return err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Under the lock, so that a secret cannot be removed between this check and the
+	// deployment that needs it (DeleteSecret holds the lock too).
 	for _, s := range d.Secrets {
 		if !r.secrets.Exists(s) {
 			return fmt.Errorf("%w: unable to find secret: %s", ErrInvalid, s)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, ok := r.file[d.Service]; ok {
 		return fmt.Errorf("function %s: %w %s: change it there", d.Service, ErrFileManaged, r.fileName)
+	}
+	if err := r.hostsFreeLocked(spec); err != nil {
+		return err
 	}
 	old, exists := r.deployed[d.Service]
 	switch {
@@ -242,6 +288,50 @@ func (r *Catalog) put(d api.Deployment, update bool) error {
 	r.deployed[d.Service] = fn
 	r.applyLocked()
 	return nil
+}
+
+// hostsFreeLocked refuses host names that another function already has.
+func (r *Catalog) hostsFreeLocked(spec *config.Function) error {
+	for _, h := range spec.Hosts {
+		for _, other := range r.functionsLocked() {
+			if other.Name != spec.Name && slices.Contains(other.Hosts, h) {
+				return fmt.Errorf("hosts: %q: %w: function %s has it", h, ErrConflict, other.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// functionsLocked lists every spec the catalog holds, shadowed deployments included: they
+// come back when the file drops their name.
+func (r *Catalog) functionsLocked() []*config.Function {
+	out := make([]*config.Function, 0, len(r.file)+len(r.deployed))
+	for _, f := range r.file {
+		out = append(out, f)
+	}
+	for _, f := range r.deployed {
+		out = append(out, f.Spec)
+	}
+	return out
+}
+
+// DeleteSecret removes a secret that no function lists. One that a function lists is
+// refused (409, naming the functions): its running replicas keep their copies, but the
+// next replica could not start.
+func (r *Catalog) DeleteSecret(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var users []string
+	for _, f := range r.functionsLocked() {
+		if slices.Contains(f.Secrets, name) && !slices.Contains(users, f.Name) {
+			users = append(users, f.Name)
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return fmt.Errorf("secret %s: %w: in use by %s; take it out of their secrets first", name, ErrConflict, strings.Join(users, ", "))
+	}
+	return r.secrets.Delete(name)
 }
 
 // Delete removes a deployed function; its replicas drain and stop.
@@ -263,46 +353,14 @@ func (r *Catalog) Delete(name string) error {
 }
 
 // persist writes a deployment so that a crash at any moment leaves either the old or the
-// new version on disk, never a mix: write a temp file, fsync, rename, fsync the directory.
+// new version on disk, never a mix.
 func (r *Catalog) persist(fn *Function) error {
 	data, err := json.MarshalIndent(record{Deployment: fn.Deployment, CreatedAt: fn.CreatedAt}, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(r.dir, fn.Spec.Name+".json", data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(r.dir, fn.Spec.Name+".json"), data, 0o600); err != nil {
 		return fmt.Errorf("persist function %s: %w", fn.Spec.Name, err)
 	}
 	return nil
-}
-
-func writeAtomic(dir, name string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(dir, name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails, harmlessly
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -12,18 +12,27 @@ import (
 
 	"faasd/api"
 	"faasd/config"
+	"faasd/statedir"
 )
 
 type applied struct{ last map[string]*config.Function }
 
 func (a *applied) Apply(fns map[string]*config.Function) { a.last = fns }
 
-var gateway = config.Gateway{UpstreamTimeout: time.Minute}
+// gateway is the daemon's [gateway] the tests deploy under: an operator who lets idle
+// functions sleep after 7 minutes.
+var gateway = config.Gateway{UpstreamTimeout: time.Minute, ScaleDefaults: sleepAfter(7 * time.Minute)}
+
+func sleepAfter(d time.Duration) config.ScalePolicy {
+	p := config.DefaultScalePolicy
+	p.ZeroDuration = d
+	return p
+}
 
 func open(t *testing.T, dir string) (*Catalog, *applied) {
 	t.Helper()
 	a := &applied{}
-	r, err := Open(dir, gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := Open(statedir.New(dir), gateway, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +54,17 @@ func TestDeploymentToSpec(t *testing.T) {
 			func(f *config.Function) bool {
 				return f.Command[0] == "./srv" && f.Timeout == 90*time.Second && f.DrainTimeout == 90*time.Second
 			}},
+		// faas-cli sends a stack file's environment: { fprocess: ... } in envVars.
+		{"fprocess in envVars", api.Deployment{Service: "x", EnvVars: map[string]string{"fprocess": "sha512sum", "A": "1"}}, "",
+			func(f *config.Function) bool {
+				return f.Fprocess == "sha512sum" && len(f.Env) == 1 && f.Env["A"] == "1"
+			}},
+		{"envProcess wins over envVars.fprocess", api.Deployment{Service: "x", EnvProcess: "wc", EnvVars: map[string]string{"fprocess": "cat"}}, "",
+			func(f *config.Function) bool { return f.Fprocess == "wc" }},
+		{"fprocess in envVars and command", api.Deployment{Service: "x", Command: []string{"./srv"}, EnvVars: map[string]string{"fprocess": "cat"}}, "only one", nil},
+		{"the gateway's scale defaults", api.Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{config.LabelScaleZero: "true"}}, "",
+			func(f *config.Function) bool { return f.Scale.Zero && f.Scale.ZeroDuration == 7*time.Minute }},
+		{"unknown openfaas label", api.Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{"com.openfaas.scale.mni": "2"}}, "did you mean com.openfaas.scale.min", nil},
 		{"neither", api.Deployment{Service: "x"}, "send envProcess", nil},
 		{"both", api.Deployment{Service: "x", EnvProcess: "cat", Command: []string{"y"}}, "only one", nil},
 		{"no name", api.Deployment{EnvProcess: "cat"}, "service: a function name is required", nil},
@@ -55,7 +75,7 @@ func TestDeploymentToSpec(t *testing.T) {
 		{"bad secret name", api.Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := specOf(&tc.d, gateway)
+			f, err := specOf(&tc.d, gateway, config.LocalNames(gateway))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrInvalid) {
 					t.Fatalf("err = %v, want ErrInvalid containing %q", err, tc.err)
@@ -90,6 +110,7 @@ func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 	}
 	// A leftover of an interrupted write, and a file that is not a deployment.
 	os.WriteFile(filepath.Join(dir, "functions", "three.json.123.tmp"), []byte(`{"deployment":`), 0o600)
+	os.WriteFile(filepath.Join(dir, "functions", ".four.json.456.tmp"), []byte(`{"deployment":`), 0o600)
 	os.WriteFile(filepath.Join(dir, "functions", "broken.json"), []byte(`{`), 0o600)
 
 	r2, a2 := open(t, dir)
@@ -101,8 +122,10 @@ func TestDeployedFunctionsArePersistedAndReloaded(t *testing.T) {
 	if len(a2.last) != 1 {
 		t.Fatalf("applied after reload %v", a2.last)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "functions", "three.json.123.tmp")); !os.IsNotExist(err) {
-		t.Errorf("temp file not cleaned: %v", err)
+	for _, tmp := range []string{"three.json.123.tmp", ".four.json.456.tmp"} {
+		if _, err := os.Stat(filepath.Join(dir, "functions", tmp)); !os.IsNotExist(err) {
+			t.Errorf("temp file %s not cleaned: %v", tmp, err)
+		}
 	}
 	if err := r2.Delete("one"); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -16,7 +17,9 @@ import (
 var ErrInvalid = errors.New("invalid deployment")
 
 // specOf turns a deployment into the spec the supervisor runs, with the daemon's defaults.
-func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
+// The API may run any command as the default unprivileged account, but never choose a more
+// privileged one or take a name that reaches the gateway itself: those are faasd.toml's.
+func specOf(d *api.Deployment, g config.Gateway, own config.OwnNames) (*config.Function, error) {
 	invalid := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 	}
@@ -26,22 +29,34 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 	if err := config.ValidName(d.Service); err != nil {
 		return nil, invalid("service: %v", err)
 	}
+	// OpenFaaS's watchdog reads its command from the fprocess variable, so stack files
+	// often set it under environment: instead of sending envProcess; envProcess wins.
+	fprocess := cmp.Or(d.EnvProcess, d.EnvVars["fprocess"])
 	switch {
-	case d.EnvProcess == "" && len(d.Command) == 0:
+	case fprocess == "" && len(d.Command) == 0:
 		return nil, invalid("send envProcess (a command forked once per request, body on stdin: classic mode) or command (an HTTP server that listens on $PORT)")
-	case d.EnvProcess != "" && len(d.Command) > 0:
-		return nil, invalid("envProcess and command: send only one")
+	case fprocess != "" && len(d.Command) > 0:
+		return nil, invalid("envProcess (or envVars.fprocess) and command: send only one")
 	}
 	for _, s := range d.Secrets {
 		if err := ValidSecretName(s); err != nil {
 			return nil, invalid("secrets: %v", err)
 		}
 	}
+	if !g.AllowsAPIUser(d.User) {
+		return nil, invalid("user: %q may not be chosen through the API: deployed functions run as the default unprivileged user; "+
+			"to allow this account, name it in [gateway] api_users of faasd.toml", d.User)
+	}
+	for _, h := range d.Hosts {
+		if err := own.Check(h); err != nil {
+			return nil, invalid("hosts: %v", err)
+		}
+	}
 	f := &config.Function{
 		Name:        d.Service,
 		Command:     slices.Clone(d.Command),
-		Fprocess:    d.EnvProcess,
-		Workdir:     d.Workdir,
+		Fprocess:    fprocess,
+		Workdir:     cmp.Or(d.Workdir, "/"),
 		Env:         maps.Clone(d.EnvVars),
 		Labels:      maps.Clone(d.Labels),
 		Annotations: maps.Clone(d.Annotations),
@@ -49,9 +64,6 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 		Secrets:     slices.Clone(d.Secrets),
 		User:        d.User,
 		LockFile:    d.LockFile,
-	}
-	if f.Workdir == "" {
-		f.Workdir = "/"
 	}
 	var err error
 	durations := []struct {
@@ -83,7 +95,8 @@ func specOf(d *api.Deployment, g config.Gateway) (*config.Function, error) {
 			return nil, invalid("envVars: %s: names starting with Http_ are the request's, set per call", k)
 		}
 	}
-	if err := f.Validate(); err != nil {
+	delete(f.Env, "fprocess") // the replica gets it from Fprocess
+	if err := f.Validate(g.ScaleDefaults); err != nil {
 		return nil, invalid("%v", err)
 	}
 	return f, nil

@@ -46,7 +46,7 @@ func (r *Catalog) Restart(name, revision string) (bool, error) {
 		d.Annotations = map[string]string{}
 	}
 	d.Annotations[RevisionAnnotation] = revision
-	spec, err := specOf(&d, r.gateway)
+	spec, err := specOf(&d, r.gateway, config.LocalNames(r.gateway))
 	if err != nil {
 		return false, err
 	}

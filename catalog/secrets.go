@@ -10,7 +10,7 @@ import (
 	"strings"
 	"sync"
 
-	"faasd/api"
+	"faasd/internal/atomicfile"
 )
 
 // Secrets keeps secret values as files of mode 0600 in one directory. Values are written
@@ -20,13 +20,12 @@ type Secrets struct {
 	mu  sync.Mutex
 }
 
-// SecretsDir is where the secrets of a state directory live, one file each.
-func SecretsDir(stateDir string) string {
-	return filepath.Join(stateDir, "secrets", api.Namespace)
-}
-
 func openSecrets(dir string) (*Secrets, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("secrets dir: %w", err)
+	}
+	// Writes a crash interrupted: the values they were replacing are intact.
+	if err := atomicfile.RemoveTemps(dir); err != nil {
 		return nil, fmt.Errorf("secrets dir: %w", err)
 	}
 	return &Secrets{dir: dir}, nil
@@ -85,7 +84,7 @@ func (s *Secrets) Put(name string, value []byte, update bool) error {
 	case !update && exists:
 		return fmt.Errorf("secret %s: %w", name, ErrExists)
 	}
-	return writeAtomic(s.dir, name, value, 0o600)
+	return atomicfile.Write(filepath.Join(s.dir, name), value, 0o600)
 }
 
 // Delete removes a secret.

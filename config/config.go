@@ -1,6 +1,7 @@
 // Package config owns faasd.toml: its schema, defaults, validation and the Function spec
 // that every other package reads. It parses with file:line errors and does no I/O beyond
-// reading the file.
+// reading the file and, to refuse `hosts` that are the gateway's own, this machine's
+// interface addresses and host name.
 package config
 
 import (
@@ -10,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,6 +47,13 @@ type Gateway struct {
 	StateDir string // absolute; replica dirs, deployed functions, secrets, credentials
 	Auth     bool   // basic auth on /system and /ui
 
+	// AdminListen, when set, is the only address that serves /system, /ui and /metrics;
+	// Listen then serves functions and /healthz, so that no function shares the UI's origin.
+	AdminListen string
+	// APIUsers are the accounts a deployment through the API may ask to run as. Anything
+	// else, root included, is for faasd.toml alone.
+	APIUsers []string
+
 	// ReadTimeout and WriteTimeout bound the /system API; function requests are bounded
 	// by each function's own Timeout instead, so that no hidden cap sits in the chain.
 	ReadTimeout       time.Duration
@@ -57,6 +66,19 @@ type Gateway struct {
 	MaxHeldRequests      int           // requests per function that may wait at once
 	ScaleInterval        time.Duration // autoscaler tick
 	ScaleDownWindow      time.Duration // stabilization window before scaling down
+	ScaleDefaults        ScalePolicy   // the policy of a function without scaling labels
+}
+
+// Equal reports whether two gateway tables are the same. Deep, because of its lists.
+func (g Gateway) Equal(o Gateway) bool { return reflect.DeepEqual(g, o) }
+
+// APIAddress is where the daemon serves /system: admin_listen when set, else listen.
+func (g Gateway) APIAddress() string { return cmp.Or(g.AdminListen, g.Listen) }
+
+// AllowsAPIUser reports whether a deployment through the API may run as user. The
+// default account ("") always may; any other must be listed in api_users by name.
+func (g Gateway) AllowsAPIUser(user string) bool {
+	return user == "" || slices.Contains(g.APIUsers, user)
 }
 
 // Function is the spec of one function: how to run, route and scale it.
@@ -137,37 +159,61 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse validates the contents of a faasd.toml file; path names it in errors and anchors
-// relative paths.
+// relative paths. It reports every problem of the file at once, in the order of their
+// lines, as a compiler does; only a syntax error stops it at the first.
 func Parse(path string, data []byte) (*Config, error) {
-	var raw rawFile
-	md, err := toml.Decode(string(data), &raw)
+	var doc document
+	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
 		return nil, decodeError(path, err)
 	}
-	loc := locator{path: path, text: string(data)}
-	if undecoded := md.Undecoded(); len(undecoded) > 0 {
-		return nil, loc.unknownKey(undecoded[0])
+	probs := &problems{}
+	d := &decoder{md: md, loc: locator{path: path, text: string(data)}, probs: probs}
+	d.unknownTables()
+	var raw rawFile
+	gatewayRead := d.table([]string{"gateway"}, doc.Gateway, &raw.Gateway)
+	queueRead := d.table([]string{"queue"}, doc.Queue, &raw.Queue)
+	raw.Functions = make(map[string]rawFunction, len(doc.Functions))
+	unread := map[string]bool{}
+	for name, keys := range doc.Functions {
+		var rf rawFunction
+		if d.table([]string{"functions", name}, keys, &rf) {
+			raw.Functions[name] = rf
+		} else {
+			unread[name] = true
+		}
 	}
+	raw.Services = make(map[string]rawService, len(doc.Services))
+	for name, keys := range doc.Services {
+		var rs rawService
+		if d.table([]string{"services", name}, keys, &rs) {
+			raw.Services[name] = rs
+		} else {
+			unread[name] = true
+		}
+	}
+
 	base := filepath.Dir(path)
 	cfg := &Config{Path: path, Functions: map[string]*Function{}}
-	if cfg.Gateway, err = raw.Gateway.resolve(base); err != nil {
-		return nil, loc.errorf([]string{"gateway"}, err)
+	cfg.Gateway, err = raw.Gateway.resolve(base)
+	if gatewayRead {
+		d.loc.report(probs, []string{"gateway"}, err)
 	}
-	if cfg.Queue, err = raw.Queue.resolve(cfg.Gateway); err != nil {
-		return nil, loc.errorf([]string{"queue"}, err)
+	cfg.Queue, err = raw.Queue.resolve(cfg.Gateway)
+	if queueRead {
+		d.loc.report(probs, []string{"queue"}, err)
 	}
 	for name, rf := range raw.Functions {
-		key := []string{"functions", name}
 		f, err := rf.resolve(name, base, cfg.Gateway)
-		if err != nil {
-			return nil, loc.errorf(key, err)
+		d.loc.report(probs, []string{"functions", name}, err)
+		if err == nil {
+			cfg.Functions[name] = f
 		}
-		cfg.Functions[name] = f
 	}
-	if err := checkHosts(cfg.Functions); err != nil {
-		return nil, loc.errorf(nil, err)
-	}
-	if err := resolveServices(cfg, raw.Services, base, loc); err != nil {
+	d.loc.report(probs, nil, checkHosts(cfg.Functions))
+	checkOwnHosts(cfg, d.loc, probs)
+	resolveServices(cfg, raw.Services, base, d.loc, probs, unread)
+	if err := probs.err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -189,6 +235,8 @@ type rawGateway struct {
 	Listen               *string   `toml:"listen"`
 	StateDir             *string   `toml:"state_dir"`
 	Auth                 *bool     `toml:"auth"`
+	AdminListen          *string   `toml:"admin_listen"`
+	APIUsers             []string  `toml:"api_users"`
 	ReadTimeout          *Duration `toml:"read_timeout"`
 	WriteTimeout         *Duration `toml:"write_timeout"`
 	ReadHeaderTimeout    *Duration `toml:"read_header_timeout"`
@@ -198,6 +246,9 @@ type rawGateway struct {
 	MaxHeldRequests      *int      `toml:"max_held_requests"`
 	ScaleInterval        *Duration `toml:"scale_interval"`
 	ScaleDownWindow      *Duration `toml:"scale_down_window"`
+	// Defaults of the com.openfaas.scale.* labels, keyed by what follows that prefix
+	// ("zero-duration"), for every function that does not set the label itself.
+	ScaleDefaults map[string]string `toml:"scale_defaults"`
 }
 
 type rawFunction struct {
@@ -225,6 +276,8 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		Listen:               or(r.Listen, DefaultListen),
 		StateDir:             or(r.StateDir, DefaultStateDir),
 		Auth:                 or(r.Auth, true),
+		AdminListen:          or(r.AdminListen, ""),
+		APIUsers:             r.APIUsers,
 		ReadTimeout:          dur(r.ReadTimeout, DefaultTimeout),
 		WriteTimeout:         dur(r.WriteTimeout, DefaultTimeout),
 		ReadHeaderTimeout:    dur(r.ReadHeaderTimeout, 10*time.Second),
@@ -236,15 +289,30 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		ScaleDownWindow:      dur(r.ScaleDownWindow, 30*time.Second),
 	}
 	g.StateDir = absUnder(base, g.StateDir)
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	if g.Listen == "" {
+		add(errors.New("listen: must not be empty"))
+	}
 	switch {
-	case g.Listen == "":
-		return g, errors.New("listen: must not be empty")
-	case g.MaxBodyBytes <= 0:
-		return g, errors.New("max_body_bytes: must be positive")
-	case g.MaxHeldRequests < 0:
-		return g, errors.New("max_held_requests: must not be negative")
-	case g.ScaleInterval <= 0:
-		return g, errors.New("scale_interval: must be positive")
+	case r.AdminListen != nil && g.AdminListen == "":
+		add(errors.New("admin_listen: must not be empty (leave it out to serve everything on listen)"))
+	case g.AdminListen != "" && g.AdminListen == g.Listen:
+		add(errors.New("admin_listen: must differ from listen"))
+	}
+	if g.MaxBodyBytes <= 0 {
+		add(errors.New("max_body_bytes: must be positive"))
+	}
+	if g.MaxHeldRequests < 0 {
+		add(errors.New("max_held_requests: must not be negative"))
+	}
+	if g.ScaleInterval <= 0 {
+		add(errors.New("scale_interval: must be positive"))
+	}
+	for _, u := range g.APIUsers {
+		if u == "" || strings.TrimSpace(u) != u {
+			add(fmt.Errorf("api_users: %q is not an account name", u))
+		}
 	}
 	for _, d := range []struct {
 		key string
@@ -252,10 +320,13 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 	}{{"read_timeout", g.ReadTimeout}, {"write_timeout", g.WriteTimeout}, {"read_header_timeout", g.ReadHeaderTimeout},
 		{"upstream_timeout", g.UpstreamTimeout}, {"scale_from_zero_timeout", g.ScaleFromZeroTimeout}} {
 		if d.v <= 0 {
-			return g, fmt.Errorf("%s: must be positive", d.key)
+			add(fmt.Errorf("%s: must be positive", d.key))
 		}
 	}
-	return g, nil
+	defaults, err := scaleDefaults(r.ScaleDefaults)
+	add(err)
+	g.ScaleDefaults = defaults
+	return g, errors.Join(errs...)
 }
 
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -293,48 +364,45 @@ func (r rawFunction) resolve(name, base string, g Gateway) (*Function, error) {
 		StopGrace:        dur(r.StopGrace, DefaultStopGrace),
 	}
 	f.DrainTimeout = dur(r.DrainTimeout, f.Timeout)
-	if err := f.Validate(); err != nil {
+	if err := f.Validate(g.ScaleDefaults); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// Validate fills derived fields and checks a spec, whether it came from the file or the API.
-func (f *Function) Validate() error {
-	if err := ValidName(f.Name); err != nil {
-		return err
-	}
+// Validate fills derived fields and checks a spec, whether it came from the file or the
+// API, and reports every problem it finds. The scaling policy starts from scaleDefaults
+// (the gateway's), and the function's labels override it.
+func (f *Function) Validate(scaleDefaults ScalePolicy) error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	add(ValidName(f.Name))
 	switch {
 	case len(f.Command) == 0 && f.Fprocess == "":
-		return errors.New("command or fprocess: one is required (command = [\"./server\"] for an HTTP workload, fprocess = \"sha512sum\" for a classic function)")
+		add(errors.New("command or fprocess: one is required (command = [\"./server\"] for an HTTP workload, fprocess = \"sha512sum\" for a classic function)"))
 	case len(f.Command) > 0 && f.Fprocess != "":
-		return errors.New("command and fprocess: set only one")
+		add(errors.New("command and fprocess: set only one"))
 	case len(f.Command) > 0 && f.Command[0] == "":
-		return errors.New("command: the program must not be empty")
+		add(errors.New("command: the program must not be empty"))
 	}
-	if f.LockFile == "" {
-		f.LockFile = DefaultLockFile
-	}
+	f.LockFile = cmp.Or(f.LockFile, DefaultLockFile)
 	// Only /tmp is private to a replica, so a lock file anywhere else would be shared
 	// between replicas and could not tell them apart.
-	if filepath.Dir(f.LockFile) != "/tmp" || filepath.Base(f.LockFile) == "tmp" {
-		return fmt.Errorf("lock_file: %q must be a file directly in /tmp", f.LockFile)
+	if base := filepath.Base(f.LockFile); filepath.Dir(f.LockFile) != "/tmp" || base == "tmp" || base == "." || base == ".." {
+		add(fmt.Errorf("lock_file: %q must be a file directly in /tmp", f.LockFile))
 	}
-	if f.Workdir == "" {
-		return errors.New("workdir: must be set")
+	switch {
+	case f.Workdir == "":
+		add(errors.New("workdir: must be set"))
+	case !filepath.IsAbs(f.Workdir):
+		add(fmt.Errorf("workdir: %q must be absolute", f.Workdir))
 	}
-	if !filepath.IsAbs(f.Workdir) {
-		return fmt.Errorf("workdir: %q must be absolute", f.Workdir)
-	}
-	for k := range f.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("env: invalid variable name %q", k)
-		}
-	}
+	add(checkEnv(f.Env))
 	for i, h := range f.Hosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" || strings.ContainsAny(h, "/ :") {
-			return fmt.Errorf("hosts: %q is not a host name (no scheme, port or path)", f.Hosts[i])
+			add(fmt.Errorf("hosts: %q is not a host name (no scheme, port or path)", f.Hosts[i]))
+			continue
 		}
 		f.Hosts[i] = h
 	}
@@ -343,19 +411,29 @@ func (f *Function) Validate() error {
 		v   time.Duration
 	}{{"readiness_timeout", f.ReadinessTimeout}, {"timeout", f.Timeout}, {"drain_timeout", f.DrainTimeout}, {"stop_grace", f.StopGrace}} {
 		if d.v <= 0 {
-			return fmt.Errorf("%s: must be positive", d.key)
+			add(fmt.Errorf("%s: must be positive", d.key))
 		}
 	}
 	if f.HealthInterval < 0 {
-		return errors.New("health_interval: must not be negative")
+		add(errors.New("health_interval: must not be negative"))
 	}
-	p, err := ParseScalePolicy(f.Labels)
+	p, err := ParseScalePolicy(scaleDefaults, f.Labels)
 	if err != nil {
-		return fmt.Errorf("labels: %w", err)
+		add(fmt.Errorf("labels: %w", err))
 	}
 	f.Scale = p
 	if f.MaxInflight, err = parseMaxInflight(f.Labels); err != nil {
-		return fmt.Errorf("labels: %w", err)
+		add(fmt.Errorf("labels: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// checkEnv refuses variable names that no environment can hold.
+func checkEnv(env map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("env: invalid variable name %q", k)
+		}
 	}
 	return nil
 }
@@ -408,6 +486,6 @@ func (d *Duration) UnmarshalTOML(v any) error {
 		*d = Duration(x)
 		return err
 	default:
-		return fmt.Errorf("want a duration such as \"30s\" or a number of seconds, not %T", v)
+		return fmt.Errorf("want a duration such as \"30s\" or a number of seconds, not %s", describeValue(v))
 	}
 }

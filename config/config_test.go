@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,15 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"lock outside tmp", "[functions.a]\ncommand = [\"x\"]\nlock_file = \"/var/run/a.lock\"\n", "f.toml:3: functions.a: lock_file:"},
 		{"host clash", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"x.com\"]\n[functions.b]\ncommand = [\"x\"]\nhosts = [\"X.com\"]\n", "claimed by both"},
 		{"negative body", "[gateway]\nmax_body_bytes = -1\n", "f.toml:2: gateway: max_body_bytes: must be positive"},
+		{"lock file is /tmp itself", "[functions.a]\ncommand = [\"x\"]\nlock_file = \"/tmp/..\"\n", "f.toml:3: functions.a: lock_file:"},
+		{"host is localhost", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"ok.example\", \"localhost\"]\n",
+			"f.toml:3: functions.a: hosts: \"localhost\" names this machine (localhost): it reaches the gateway itself"},
+		{"host is a loopback address", "[functions.a]\ncommand = [\"x\"]\nhosts = [\"127.1\"]\n", "f.toml:3: functions.a: hosts: \"127.1\" is a loopback address"},
+		{"host is the listen host", "[gateway]\nlisten = \"gw.example:80\"\n[functions.a]\ncommand = [\"x\"]\nhosts = [\"gw.example\"]\n", "f.toml:5: functions.a: hosts: \"gw.example\" is the gateway's own name"},
+		{"admin_listen is listen", "[gateway]\nlisten = \"127.0.0.1:1\"\nadmin_listen = \"127.0.0.1:1\"\n", "f.toml:3: gateway: admin_listen: must differ from listen"},
+		{"admin_listen empty", "[gateway]\nadmin_listen = \"\"\n", "f.toml:2: gateway: admin_listen: must not be empty"},
+		{"api_users blank", "[gateway]\napi_users = [\"app\", \" \"]\n", "f.toml:2: gateway: api_users: \" \" is not an account name"},
+		{"api_users not a list", "[gateway]\napi_users = \"app\"\n", "f.toml:2: gateway.api_users:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("/x/f.toml", []byte(tc.toml))
@@ -70,6 +80,31 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 				t.Errorf("error %q does not start with the file", err)
 			}
 		})
+	}
+}
+
+func TestGatewayAPIUsersAndAdminListen(t *testing.T) {
+	cfg, err := Parse("/x/f.toml", []byte("[gateway]\nadmin_listen = \"127.0.0.1:8081\"\napi_users = [\"app\", \"root\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Gateway
+	if g.AdminListen != "127.0.0.1:8081" {
+		t.Errorf("admin_listen %q", g.AdminListen)
+	}
+	for user, want := range map[string]bool{"": true, "app": true, "root": true, "daemon": false, "App": false} {
+		if g.AllowsAPIUser(user) != want {
+			t.Errorf("AllowsAPIUser(%q) = %v", user, !want)
+		}
+	}
+	// Root only when named: a list without it does not allow it.
+	if (Gateway{APIUsers: []string{"app"}}).AllowsAPIUser("root") || (Gateway{}).AllowsAPIUser("root") {
+		t.Error("root allowed without being named in api_users")
+	}
+	other := g
+	other.APIUsers = []string{"app"}
+	if !g.Equal(cfg.Gateway) || g.Equal(other) {
+		t.Error("Gateway.Equal does not compare api_users")
 	}
 }
 
@@ -106,7 +141,7 @@ func TestScalePolicyFromLabels(t *testing.T) {
 		{"other labels ignored", map[string]string{"app": "x"}, DefaultScalePolicy, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ParseScalePolicy(tc.labels)
+			got, err := ParseScalePolicy(DefaultScalePolicy, tc.labels)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -117,5 +152,78 @@ func TestScalePolicyFromLabels(t *testing.T) {
 				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// Every problem of the file is reported at once, in the order of the lines; a table
+// with a value of the wrong type is not validated further, since its zero values would
+// only add problems that are not there.
+func TestParseReportsEveryProblemAtOnceInLineOrder(t *testing.T) {
+	_, err := Parse("/x/f.toml", []byte(`[gateway]
+max_body_bytes = -1
+lisen = "x"
+
+[functions.a]
+command = "./server"
+user = 42
+labels = { "com.openfaas.scale.max" = 3 }
+
+[functions.b]
+fprocess = "cat"
+timeout = true
+labels = { "com.openfaas.scale.zero-durations" = "1m" } # not checked: b has a type error
+
+[functions.c]
+fprocess = "cat"
+labels = { "com.openfaas.scale.zero-durations" = "1m" }
+
+[services.db]
+command = ["./db"]
+ready_tcp = "nowhere"
+`))
+	var list Errors
+	if !errors.As(err, &list) {
+		t.Fatalf("error = %v, want Errors", err)
+	}
+	want := []string{
+		`/x/f.toml:2: gateway: max_body_bytes: must be positive`,
+		`/x/f.toml:3: gateway.lisen: unknown key (did you mean listen?)`,
+		`/x/f.toml:6: functions.a.command: want a list of strings such as ["a", "b"], not the string "./server"`,
+		`/x/f.toml:7: functions.a.user: want a string, not the number 42`,
+		`/x/f.toml:8: functions.a.labels: want a table of strings such as { KEY = "value" }, but "com.openfaas.scale.max" is the number 3`,
+		`/x/f.toml:12: functions.b.timeout: want a duration such as "30s" or a number of seconds, not true`,
+		`/x/f.toml:17: functions.c: labels: label com.openfaas.scale.zero-durations: unknown com.openfaas label (did you mean com.openfaas.scale.zero-duration?)`,
+		`/x/f.toml:21: services.db: ready_tcp: "nowhere" is not a host:port address such as "127.0.0.1:3306"`,
+	}
+	got := strings.Split(err.Error(), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestGatewayScaleDefaults(t *testing.T) {
+	cfg, err := Parse("/x/f.toml", []byte(`[gateway]
+scale_defaults = { "zero-duration" = "15m", max = "8" }
+
+[functions.sleepy]
+fprocess = "cat"
+labels = { "com.openfaas.scale.zero" = "true" }
+
+[functions.own]
+fprocess = "cat"
+labels = { "com.openfaas.scale.zero-duration" = "2m" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Functions["sleepy"].Scale; !p.Zero || p.ZeroDuration != 15*time.Minute || p.Max != 8 || p.Min != 1 {
+		t.Errorf("sleepy = %+v, want the gateway's zero-duration and max", p)
+	}
+	if p := cfg.Functions["own"].Scale; p.ZeroDuration != 2*time.Minute || p.Max != 8 {
+		t.Errorf("own = %+v, want its own zero-duration over the gateway's", p)
+	}
+	_, err = Parse("/x/f.toml", []byte("[gateway]\nscale_defaults = { \"zero-duraton\" = \"1m\" }\n"))
+	if err == nil || !strings.Contains(err.Error(), "f.toml:2: gateway: scale_defaults: label com.openfaas.scale.zero-duraton: unknown com.openfaas label (did you mean com.openfaas.scale.zero-duration?)") {
+		t.Errorf("a typo in scale_defaults = %v", err)
 	}
 }

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -38,26 +41,129 @@ type locator struct {
 }
 
 func (l locator) unknownKey(key toml.Key) error {
-	last := key[len(key)-1]
 	msg := "unknown key"
-	if s := suggest(last, knownKeys(key[:len(key)-1])); s != "" {
+	if len(key) > 1 && !slices.Contains(knownKeys(nil), key[0]) {
+		// An unknown table: suggest the table, with the rest of the key.
+		if s := suggest(key[0], knownKeys(nil)); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", append(toml.Key{s}, key[1:]...))
+		}
+	} else if s := suggest(key[len(key)-1], knownKeys(key[:len(key)-1])); s != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", s)
 	}
 	return &Error{File: l.path, Line: l.line(key), Key: key.String(), Msg: msg}
 }
 
-// errorf wraps a validation error of the table at key. Messages start with the offending
-// key when there is one ("labels: ..."), which is used to find its line.
-func (l locator) errorf(table []string, err error) error {
+// at is a problem of the value of key.
+func (l locator) at(key []string, msg string) error {
+	return &Error{File: l.path, Line: l.lineOf(key), Key: toml.Key(key).String(), Msg: msg}
+}
+
+// lineOf is the line of key, or else of the nearest table above it that has one.
+func (l locator) lineOf(key []string) int {
+	for n := len(key); n > 0; n-- {
+		if line := l.line(key[:n]); line > 0 {
+			return line
+		}
+	}
+	return 0
+}
+
+// report adds the validation errors of the table at key to probs, one for each problem
+// of a joined error. Messages start with the offending key when there is one
+// ("labels: ..."), which is used to find its line.
+func (l locator) report(probs *problems, table []string, err error) {
+	if err == nil {
+		return
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			l.report(probs, table, e)
+		}
+		return
+	}
 	full := table
 	if k, _, ok := strings.Cut(err.Error(), ":"); ok && !strings.ContainsAny(k, " \"") {
-		full = append(append([]string{}, table...), k)
+		full = append(slices.Clip(table), k)
 	}
 	line := l.line(full)
 	if line == 0 {
 		line = l.line(table)
 	}
-	return &Error{File: l.path, Line: line, Key: toml.Key(table).String(), Msg: err.Error()}
+	probs.add(&Error{File: l.path, Line: line, Key: toml.Key(table).String(), Msg: err.Error()})
+}
+
+// unknownTables reports the top-level keys that are none of faasd.toml's tables, each
+// at the first of its keys that has a line ([service.db] is found at "service.db").
+func (d *decoder) unknownTables() {
+	known := knownKeys(nil)
+	seen := map[string]bool{}
+	for _, k := range d.md.Undecoded() {
+		if slices.Contains(known, k[0]) || seen[k[0]] {
+			continue
+		}
+		if d.loc.line(k) == 0 {
+			continue // an implicit table, or a key the next loop reports
+		}
+		seen[k[0]] = true
+		d.probs.add(d.loc.unknownKey(k))
+	}
+	for _, k := range d.md.Undecoded() {
+		if !slices.Contains(known, k[0]) && !seen[k[0]] {
+			seen[k[0]] = true
+			d.probs.add(d.loc.unknownKey(k[:1]))
+		}
+	}
+}
+
+// problems collects the errors of one file.
+type problems struct{ list []*Error }
+
+func (p *problems) add(err error) {
+	e, ok := err.(*Error)
+	if !ok {
+		e = &Error{Msg: err.Error()}
+	}
+	p.list = append(p.list, e)
+}
+
+// err returns nil, the one problem, or all of them in the order of their lines.
+func (p *problems) err() error {
+	switch len(p.list) {
+	case 0:
+		return nil
+	case 1:
+		return p.list[0]
+	}
+	// Problems without a line go last.
+	line := func(e *Error) int {
+		if e.Line == 0 {
+			return math.MaxInt
+		}
+		return e.Line
+	}
+	slices.SortStableFunc(p.list, func(a, b *Error) int { return cmp.Compare(line(a), line(b)) })
+	return Errors(p.list)
+}
+
+// Errors are all the problems of one file, in the order of their lines, one per line
+// of the message.
+type Errors []*Error
+
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, err := range e {
+		lines[i] = err.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find the first *Error.
+func (e Errors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, err := range e {
+		out[i] = err
+	}
+	return out
 }
 
 // line returns the 1-based line that defines key, or 0.
@@ -158,6 +264,8 @@ func knownKeys(table toml.Key) []string {
 		return tomlTags(rawFunction{})
 	case table[0] == "services" && len(table) == 2:
 		return tomlTags(rawService{})
+	case table[0] == "queue":
+		return tomlTags(rawQueue{})
 	}
 	return nil
 }

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -53,12 +57,18 @@ var DefaultScalePolicy = ScalePolicy{
 // Autoscaled reports whether the scaler may change the replica count on its own.
 func (p ScalePolicy) Autoscaled() bool { return p.Min != p.Max || p.Zero }
 
-// ParseScalePolicy reads the scaling labels. An invalid value is an error that names the
-// label: a typo must not silently fall back to a default.
-func ParseScalePolicy(labels map[string]string) (ScalePolicy, error) {
-	p := DefaultScalePolicy
+// ParseScalePolicy reads the scaling labels over the defaults base (DefaultScalePolicy,
+// or what [gateway] scale_defaults made of it; the zero policy stands for the former). An invalid value is an error that names
+// the label: a typo must not silently fall back to a default, so an unknown
+// com.openfaas.* label is an error too.
+func ParseScalePolicy(base ScalePolicy, labels map[string]string) (ScalePolicy, error) {
+	p := base
+	if p == (ScalePolicy{}) {
+		p = DefaultScalePolicy
+	}
 	maxSet := false
-	for key, v := range labels {
+	for _, key := range slices.Sorted(maps.Keys(labels)) {
+		v := labels[key]
 		var err error
 		switch key {
 		case LabelScaleMin:
@@ -88,6 +98,9 @@ func ParseScalePolicy(labels map[string]string) (ScalePolicy, error) {
 				err = fmt.Errorf("want %q or %q", ScaleRPS, ScaleCapacity)
 			}
 		default:
+			if err := checkOpenFaaSLabel(key); err != nil {
+				return p, err
+			}
 			continue
 		}
 		if err != nil {
@@ -140,4 +153,38 @@ func parseDuration(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("not a duration (want e.g. \"90s\", \"5m\" or seconds)")
 	}
 	return d, nil
+}
+
+// KnownLabels are the com.openfaas.* labels faasd reads; any other label of that prefix
+// is almost certainly a typo of one of them.
+var KnownLabels = []string{
+	LabelScaleMin, LabelScaleMax, LabelScaleZero, LabelScaleZeroDuration,
+	LabelScaleTarget, LabelScaleType, LabelScaleTargetProportion, LabelQueueMaxInflight,
+}
+
+func checkOpenFaaSLabel(key string) error {
+	if !strings.HasPrefix(key, "com.openfaas.") || slices.Contains(KnownLabels, key) {
+		return nil
+	}
+	msg := fmt.Sprintf("label %s: unknown com.openfaas label", key)
+	if s := suggest(key, KnownLabels); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	} else {
+		msg += " (faasd reads " + strings.Join(KnownLabels, ", ") + ")"
+	}
+	return errors.New(msg)
+}
+
+// scaleDefaults reads [gateway] scale_defaults: the scaling labels without their
+// com.openfaas.scale. prefix, checked as labels are.
+func scaleDefaults(keys map[string]string) (ScalePolicy, error) {
+	labels := make(map[string]string, len(keys))
+	for k, v := range keys {
+		labels["com.openfaas.scale."+k] = v
+	}
+	p, err := ParseScalePolicy(DefaultScalePolicy, labels)
+	if err != nil {
+		return p, fmt.Errorf("scale_defaults: %w", err)
+	}
+	return p, nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"faasd/statedir"
 )
 
 // Defaults of a service. Databases flush on SIGTERM and may take a while to come up the
@@ -72,27 +74,31 @@ type rawService struct {
 
 // resolveServices fills cfg.Services from the [services.NAME] tables and checks that the
 // depends_on of every function names one of them.
-func resolveServices(cfg *Config, raw map[string]rawService, base string, loc locator) error {
+// unread names the tables that could not be read, reported already.
+func resolveServices(cfg *Config, raw map[string]rawService, base string, loc locator, probs *problems, unread map[string]bool) {
 	cfg.Services = map[string]*Service{}
 	for _, name := range slices.Sorted(maps.Keys(raw)) {
 		s, err := raw[name].resolve(name, base, cfg.Gateway)
-		if err != nil {
-			return loc.errorf([]string{"services", name}, err)
+		loc.report(probs, []string{"services", name}, err)
+		if err == nil {
+			cfg.Services[name] = s
 		}
-		cfg.Services[name] = s
 	}
 	for _, name := range cfg.Names() {
 		for _, dep := range cfg.Functions[name].DependsOn {
-			if _, ok := cfg.Services[dep]; !ok {
-				known := "there are no [services]"
-				if len(cfg.Services) > 0 {
-					known = "services: " + strings.Join(cfg.ServiceNames(), ", ")
-				}
-				return loc.errorf([]string{"functions", name}, fmt.Errorf("depends_on: no service %q (%s)", dep, known))
+			if _, ok := cfg.Services[dep]; ok {
+				continue
 			}
+			if _, declared := raw[dep]; declared || unread[dep] {
+				continue // the service itself is in error, reported above
+			}
+			known := "there are no [services]"
+			if len(raw) > 0 {
+				known = "services: " + strings.Join(slices.Sorted(maps.Keys(raw)), ", ")
+			}
+			loc.report(probs, []string{"functions", name}, fmt.Errorf("depends_on: no service %q (%s)", dep, known))
 		}
 	}
-	return nil
 }
 
 func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
@@ -103,7 +109,7 @@ func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
 		Workdir:      absUnder(base, cmp.Or(r.Workdir, ".")),
 		Env:          r.Env,
 		User:         r.User,
-		DataDir:      filepath.Join(g.StateDir, "services", name),
+		DataDir:      statedir.New(g.StateDir).Service(name),
 		ReadyTCP:     r.ReadyTCP,
 		ReadyCommand: r.ReadyCommand,
 		ReadyTimeout: dur(r.ReadyTimeout, DefaultServiceReadyTimeout),
@@ -115,46 +121,47 @@ func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
 	return s, nil
 }
 
-// Validate checks a service spec.
+// Validate checks a service spec and reports every problem it finds.
 func (s *Service) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
 	// Service names become directories and log attributes, like function names.
 	if len(s.Name) > 63 || !dns1123.MatchString(s.Name) {
-		return fmt.Errorf("invalid service name %q: want a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)", s.Name)
+		add(fmt.Errorf("invalid service name %q: want a DNS-1123 label (lower-case letters, digits and '-', at most 63, starting and ending alphanumeric)", s.Name))
 	}
 	switch {
 	case len(s.Command) == 0:
-		return errors.New("command: required (the argv of the long-running process)")
+		add(errors.New("command: required (the argv of the long-running process)"))
 	case s.Command[0] == "":
-		return errors.New("command: the program must not be empty")
-	case s.Init != nil && (len(s.Init) == 0 || s.Init[0] == ""):
-		return errors.New("init: the program must not be empty")
-	case s.ReadyTCP != "" && s.ReadyCommand != nil:
-		return errors.New("ready_tcp and ready_command: set only one")
-	case s.ReadyCommand != nil && (len(s.ReadyCommand) == 0 || s.ReadyCommand[0] == ""):
-		return errors.New("ready_command: the program must not be empty")
+		add(errors.New("command: the program must not be empty"))
+	}
+	if s.Init != nil && (len(s.Init) == 0 || s.Init[0] == "") {
+		add(errors.New("init: the program must not be empty"))
+	}
+	if s.ReadyTCP != "" && s.ReadyCommand != nil {
+		add(errors.New("ready_tcp and ready_command: set only one"))
+	}
+	if s.ReadyCommand != nil && (len(s.ReadyCommand) == 0 || s.ReadyCommand[0] == "") {
+		add(errors.New("ready_command: the program must not be empty"))
 	}
 	if s.ReadyTCP != "" {
 		host, port, err := net.SplitHostPort(s.ReadyTCP)
 		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("ready_tcp: %q is not a host:port address such as \"127.0.0.1:3306\"", s.ReadyTCP)
+			add(fmt.Errorf("ready_tcp: %q is not a host:port address such as \"127.0.0.1:3306\"", s.ReadyTCP))
 		}
 	}
 	if !filepath.IsAbs(s.Workdir) {
-		return fmt.Errorf("workdir: %q must be absolute", s.Workdir)
+		add(fmt.Errorf("workdir: %q must be absolute", s.Workdir))
 	}
 	if !filepath.IsAbs(s.DataDir) {
-		return fmt.Errorf("data dir %q must be absolute", s.DataDir)
+		add(fmt.Errorf("data dir %q must be absolute", s.DataDir))
 	}
-	for k := range s.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			return fmt.Errorf("env: invalid variable name %q", k)
-		}
-	}
+	add(checkEnv(s.Env))
 	if s.ReadyTimeout <= 0 {
-		return errors.New("ready_timeout: must be positive")
+		add(errors.New("ready_timeout: must be positive"))
 	}
 	if s.StopGrace <= 0 {
-		return errors.New("stop_grace: must be positive")
+		add(errors.New("stop_grace: must be positive"))
 	}
-	return nil
+	return errors.Join(errs...)
 }

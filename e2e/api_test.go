@@ -326,6 +326,13 @@ func TestSecretsContractAndVisibilityInFunctions(t *testing.T) {
 	if code, got := invoke(t, d, "GET", "secret-string", "", ""); code != 200 || got != "rotated" {
 		t.Errorf("after the update: %d %q", code, got)
 	}
+	// A secret in use stays until no function lists it.
+	if code, body := d.API("DELETE", "/system/secrets", `{"name":"secret-bytes"}`); code != 409 {
+		t.Errorf("delete in use: %d %s", code, body)
+	}
+	if code, body := d.API("DELETE", "/system/functions", `{"functionName":"secret-bytes"}`); code != 202 {
+		t.Fatalf("remove secret-bytes: %d %s", code, body)
+	}
 	if code, body := d.API("DELETE", "/system/secrets", `{"name":"secret-bytes","value":"ignored"}`); code != 200 {
 		t.Errorf("delete: %d %s", code, body)
 	}

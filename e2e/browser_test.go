@@ -1,18 +1,18 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
 
 	"faasd/internal/testkit"
 )
@@ -20,241 +20,141 @@ import (
 // chromiumPath is Debian's Chromium, which scripts/install-deps.sh installs.
 const chromiumPath = "/usr/bin/chromium"
 
-// browser is a headless Chromium driven over the Chrome DevTools Protocol. The protocol
-// runs on a pair of pipes (--remote-debugging-pipe: Chromium reads commands on fd 3 and
-// writes on fd 4, one JSON message per NUL-terminated frame), as Puppeteer's pipe mode
-// does: no port to discover, no websocket library, and nobody else on the host can
-// connect to it.
+// commandLimit bounds one DevTools command, so that a hung browser fails the test with the
+// command's name rather than at the test's deadline.
+const commandLimit = 20 * time.Second
+
+// browser is a headless Chromium with one tab, driven by chromedp over the DevTools
+// protocol on a pair of pipes: no port, so nobody else on the host can connect to it.
 type browser struct {
-	t          *testing.T
-	stderr     *testkit.SyncBuffer
-	toChromium *os.File
-	exited     chan struct{}
-	readEnd    chan struct{} // closed when Chromium's pipe reaches its end
-	session    string        // the page's CDP session
-
-	writeMu sync.Mutex
-	nextID  atomic.Int64
-	mu      sync.Mutex
-	pending map[int64]chan cdpMessage
-	events  map[string]func(params json.RawMessage)
+	t   *testing.T
+	ctx context.Context // the tab's
+	out *testkit.SyncBuffer
 }
 
-type cdpMessage struct {
-	ID        int64           `json:"id,omitempty"`
-	Method    string          `json:"method,omitempty"`
-	Params    json.RawMessage `json:"params,omitempty"`
-	SessionID string          `json:"sessionId,omitempty"`
-	Result    json.RawMessage `json:"result,omitempty"`
-	Error     *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error,omitempty"`
-}
-
-// startBrowser starts Chromium with a fresh profile, bounded by limit, and attaches to a
-// blank page. It fails the test when Chromium is not installed: the web UI is only
-// proven by a real browser.
+// startBrowser starts Chromium with a fresh profile, bounded by limit, and opens a blank
+// tab. It fails the test when Chromium is not installed: the web UI is only proven by a
+// real browser.
 func startBrowser(t *testing.T, limit time.Duration) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("the web UI test needs Chromium (scripts/install-deps.sh installs the Debian package chromium): %v", err)
 	}
-	profile := t.TempDir()
-	// Commands go down one pipe and answers come up the other.
-	cmdR, cmdW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := &browser{t: t, out: &testkit.SyncBuffer{}}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	cmd := exec.CommandContext(ctx, chromiumPath,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, "--remote-debugging-pipe", "--window-size=1200,900",
-		"about:blank")
-	cmd.ExtraFiles = []*os.File{cmdR, outW} // fds 3 and 4
-	b := &browser{t: t, stderr: &testkit.SyncBuffer{}, toChromium: cmdW, exited: make(chan struct{}),
-		readEnd: make(chan struct{}), pending: map[int64]chan cdpMessage{}, events: map[string]func(json.RawMessage){}}
-	cmd.Stdout, cmd.Stderr = b.stderr, b.stderr
-	// Its own process group, so that the renderer and GPU helpers go with it when the
-	// limit is reached; and gone with the test binary if that dies first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	if err := cmd.Start(); err != nil {
-		cancel()
-		for _, f := range []*os.File{cmdR, cmdW, outR, outW} {
-			f.Close()
-		}
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
-	cmdR.Close()
-	outW.Close()
-	go func() {
-		cmd.Wait()
-		cancel()
-		close(b.exited)
-	}()
-	go b.read(outR)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1200, 900),
+		chromedp.CombinedOutput(b.out),
+	)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	b.ctx = tab
+	// The cleanups run in reverse: the tab closes, then the browser stops, and its
+	// helpers with it, before t.TempDir removes the profile.
 	t.Cleanup(func() {
-		b.send("Browser.close", nil, "")
-		select {
-		case <-b.exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-b.exited
-		}
-		// Helpers that outlived the browser process would hold the profile directory.
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmdW.Close()
+		cancelTab()
+		cancelAlloc()
+		cancel()
 		if t.Failed() {
-			t.Logf("chromium output:\n%s", b.stderr.String())
+			t.Logf("chromium output:\n%s", b.out.String())
 		}
 	})
-
-	var target struct {
-		TargetID string `json:"targetId"`
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("start %s: %v\n%s", chromiumPath, err, b.out.String())
 	}
-	b.call("Target.createTarget", map[string]any{"url": "about:blank"}, "", &target)
-	var attached struct {
-		SessionID string `json:"sessionId"`
-	}
-	b.call("Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true}, "", &attached)
-	b.session = attached.SessionID
 	return b
 }
 
-// read dispatches what Chromium writes: answers to their callers, events to handlers.
-// Handlers run here, so they may send but must never wait for an answer.
-func (b *browser) read(r io.ReadCloser) {
-	defer close(b.readEnd)
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 1<<20)
-	for {
-		frame, err := br.ReadBytes(0)
-		if err != nil {
-			return
-		}
-		var msg cdpMessage
-		if err := json.Unmarshal(frame[:len(frame)-1], &msg); err != nil {
-			continue
-		}
-		b.mu.Lock()
-		if msg.ID != 0 {
-			if ch, ok := b.pending[msg.ID]; ok {
-				delete(b.pending, msg.ID)
-				ch <- msg
+// answerLogins lets every request of the tab go on and answers every basic-auth
+// challenge with user and password, as a user typing them at the prompt would, until the
+// test ends. seen, when not nil, hears of each challenge as "scheme realm url".
+func (b *browser) answerLogins(user, password string, seen func(challenge string)) {
+	b.t.Helper()
+	events, stop := context.WithCancel(b.ctx)
+	paused := chromedp.Events(events, fetch.RequestPaused)
+	authRequired := chromedp.Events(events, fetch.AuthRequired)
+	var handlers sync.WaitGroup
+	b.t.Cleanup(func() {
+		stop() // ends the iterators
+		handlers.Wait()
+	})
+	handlers.Go(func() {
+		for e, err := range paused {
+			if err != nil {
+				return
 			}
-		} else if h := b.events[msg.Method]; h != nil {
-			h(msg.Params)
+			chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
 		}
-		b.mu.Unlock()
+	})
+	handlers.Go(func() {
+		for e, err := range authRequired {
+			if err != nil {
+				return
+			}
+			if seen != nil {
+				seen(fmt.Sprintf("%s %s %s", e.AuthChallenge.Scheme, e.AuthChallenge.Realm, e.Request.URL))
+			}
+			chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID, AuthChallengeResponse: &fetch.AuthChallengeResponse{
+				Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: password,
+			}})
+		}
+	})
+	_, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true), Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
+	b.must("Fetch.enable", err)
+}
+
+// navigate opens url in the tab and fails the test when it cannot be loaded.
+func (b *browser) navigate(url string) {
+	b.t.Helper()
+	nav, err := chromedp.Call(b.ctx, page.Navigate, page.NavigateParams{URL: url})
+	b.must("navigate to "+url, err)
+	if nav.ErrorText != "" {
+		b.t.Fatalf("navigate to %s: %s", url, nav.ErrorText)
 	}
 }
 
-// on registers the handler of an event of the page's session.
-func (b *browser) on(method string, h func(params json.RawMessage)) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.events[method] = h
-}
-
-// send writes a command without waiting for its answer.
-func (b *browser) send(method string, params any, session string) {
-	b.write(b.nextID.Add(1), method, params, session)
-}
-
-func (b *browser) write(id int64, method string, params any, session string) {
-	m := map[string]any{"id": id, "method": method}
-	if params != nil {
-		m["params"] = params
-	}
-	if session != "" {
-		m["sessionId"] = session
-	}
-	frame, err := json.Marshal(m)
+// must fails the test on err, naming what failed.
+func (b *browser) must(what string, err error) {
+	b.t.Helper()
 	if err != nil {
-		panic(err)
-	}
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	b.toChromium.Write(append(frame, 0))
-}
-
-// call sends a command and decodes its result into out (when not nil).
-func (b *browser) call(method string, params any, session string, out any) {
-	b.t.Helper()
-	if err := b.tryCall(method, params, session, out); err != nil {
-		b.t.Fatal(err)
+		b.t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func (b *browser) tryCall(method string, params any, session string, out any) error {
-	id := b.nextID.Add(1)
-	ch := make(chan cdpMessage, 1)
-	b.mu.Lock()
-	b.pending[id] = ch
-	b.mu.Unlock()
-	b.write(id, method, params, session)
-	select {
-	case msg := <-ch:
-		if msg.Error != nil {
-			return fmt.Errorf("cdp %s: %d %s", method, msg.Error.Code, msg.Error.Message)
-		}
-		if out != nil {
-			return json.Unmarshal(msg.Result, out)
-		}
-		return nil
-	case <-b.readEnd:
-		return fmt.Errorf("cdp %s: chromium is gone", method)
-	case <-time.After(20 * time.Second):
-		return fmt.Errorf("cdp %s: no answer in 20s", method)
-	}
-}
-
-// page calls a command in the page's session.
-func (b *browser) page(method string, params any, out any) {
-	b.t.Helper()
-	b.call(method, params, b.session, out)
+// limited is the tab's context bounded for one command.
+func (b *browser) limited() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, commandLimit)
 }
 
 // eval runs a JavaScript expression in the page, waits for its promise, and decodes its
-// value into out.
+// value into out (when not nil).
 func (b *browser) eval(expr string, out any) error {
-	var res struct {
-		Result struct {
-			Value json.RawMessage `json:"value"`
-		} `json:"result"`
-		ExceptionDetails *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-	}
-	err := b.tryCall("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, b.session, &res)
+	ctx, cancel := b.limited()
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", expr, err)
 	}
-	if e := res.ExceptionDetails; e != nil {
-		return fmt.Errorf("%s: %s %s", expr, e.Text, e.Exception.Description)
-	}
-	if out == nil || len(res.Result.Value) == 0 {
+	if out == nil || len(raw) == 0 {
 		return nil
 	}
-	return json.Unmarshal(res.Result.Value, out)
+	return json.Unmarshal(raw, out)
 }
 
 // text returns the textContent of the element selector picks, or "" when there is none.
 func (b *browser) text(selector string) string {
 	b.t.Helper()
 	var s string
-	if err := b.eval(fmt.Sprintf(`(document.querySelector(%s) || {}).textContent || ""`, jsString(selector)), &s); err != nil {
-		b.t.Fatal(err)
-	}
+	b.must("text of "+selector, b.eval(fmt.Sprintf(`(document.querySelector(%s) || {}).textContent || ""`, jsString(selector)), &s))
 	return s
 }
 
@@ -262,18 +162,24 @@ func (b *browser) text(selector string) string {
 // the page showed.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	deadline := time.NewTimer(commandLimit)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		var ok bool
-		if lastErr = b.eval(expr, &ok); lastErr == nil && ok {
+		err := b.eval(expr, &ok)
+		if err == nil && ok {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			var shown string
+			b.eval(`document.body ? document.body.innerText : ""`, &shown)
+			b.t.Fatalf("timed out waiting for %s (%s; last error: %v); the page shows:\n%s", what, expr, err, shown)
+		}
 	}
-	var shown string
-	b.eval(`document.body ? document.body.innerText : ""`, &shown)
-	b.t.Fatalf("timed out waiting for %s (%s; last error: %v); the page shows:\n%s", what, expr, lastErr, shown)
 }
 
 // click clicks the middle of an element with the mouse, as a user would, after checking
@@ -302,8 +208,11 @@ func (b *browser) click(selector string) {
 	case at.Disabled:
 		b.t.Fatalf("click %s: disabled", selector)
 	}
-	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
-		b.page("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": at.X, "y": at.Y, "button": "left", "clickCount": 1}, nil)
+	for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMouseMoved, input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+		ctx, cancel := b.limited()
+		_, err := chromedp.Call(ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: at.X, Y: at.Y, Button: input.MouseButtonLeft, ClickCount: 1})
+		cancel()
+		b.must("click "+selector, err)
 	}
 }
 
@@ -315,7 +224,10 @@ func (b *browser) typeInto(selector, text string) {
 	if err := b.eval(fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ""; e.focus(); return true; })()`, jsString(selector)), &found); err != nil || !found {
 		b.t.Fatalf("type into %s: %v (found: %v)", selector, err, found)
 	}
-	b.page("Input.insertText", map[string]any{"text": text}, nil)
+	ctx, cancel := b.limited()
+	defer cancel()
+	_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+	b.must("type into "+selector, err)
 }
 
 func jsString(s string) string {

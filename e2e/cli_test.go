@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,7 +55,7 @@ var takesGateway = map[string]bool{"login": true, "up": true, "deploy": true, "l
 	"invoke": true, "scale": true, "logs": true, "remove": true, "secret": true, "version": true}
 
 func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.Cmd {
-	if c.gateway != "" && len(args) > 0 && takesGateway[args[0]] && !contains(args, "--gateway") {
+	if c.gateway != "" && len(args) > 0 && takesGateway[args[0]] && !slices.Contains(args, "--gateway") {
 		args = append(args, "--gateway", c.gateway)
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(testkit.Bin(c.t), "faasd"), args...)
@@ -62,15 +63,6 @@ func (c *cli) command(ctx context.Context, stdin string, args ...string) *exec.C
 	cmd.Env = c.env
 	cmd.Stdin = strings.NewReader(stdin)
 	return cmd
-}
-
-func contains(args []string, s string) bool {
-	for _, a := range args {
-		if a == s {
-			return true
-		}
-	}
-	return false
 }
 
 // run runs one command to its end.
@@ -487,7 +479,7 @@ func TestCLILoginAndCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := base64.StdEncoding.EncodeToString([]byte("admin:" + d.Password()))
-	if want := "auths:\n- gateway: " + d.URL + "\n  auth: basic\n  token: " + token + "\n"; string(b) != want {
+	if want := "auths:\n  - gateway: " + d.URL + "\n    auth: basic\n    token: " + token + "\n"; string(b) != want {
 		t.Errorf("config.yml:\n%s\nwant faas-cli's:\n%s", b, want)
 	}
 	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {

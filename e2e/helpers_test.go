@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"testing"
 )
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func decodeJSON(t *testing.T, resp *http.Response, v any) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -121,7 +122,7 @@ func TestInvalidConfigIsReportedWithFileAndLine(t *testing.T) {
 	os.WriteFile(cfg, []byte("[gateway]\nlisten = \"127.0.0.1:0\"\n\n[functions.a]\ncommand = [\"x\"]\nlables = {}\n"), 0o644)
 	out, err := exec.Command(filepath.Join(bin, "faasd"), "serve", "-f", cfg).CombinedOutput()
 	var exit *exec.ExitError
-	if !errorsAs(err, &exit) || exit.ExitCode() != 1 {
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("exit = %v, want status 1; output:\n%s", err, out)
 	}
 	want := cfg + ":6: functions.a.lables: unknown key (did you mean labels?)"

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -45,7 +46,7 @@ func TestFunctionAddedOnReloadWaitsForItsService(t *testing.T) {
 	if !strings.Contains(log, `msg="function waits for its services" function=app`) {
 		t.Error("the daemon did not say that app waits for db")
 	}
-	if got := d.MetricWith("faasd_service_ready", `service="db"`); got != 1 {
+	if got := d.MetricWith("faasd_service_ready", "service", "db"); got != 1 {
 		t.Errorf("faasd_service_ready{service=\"db\"} = %v", got)
 	}
 }
@@ -69,7 +70,7 @@ init = ["sh", "-c", "echo no disk for the database >&2; exit 3"]
 	cmd := exec.Command(filepath.Join(testkit.Bin(t), "faasd"), "serve", "-f", cfg)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
-	if !errorsAs(err, &exit) || exit.ExitCode() != 1 {
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("daemon ended with %v, want exit status 1\n%s", err, out)
 	}
 	for _, want := range []string{"no disk for the database", "faasd: service db did not become ready: init: exit status 3"} {

@@ -46,7 +46,7 @@ func TestTutorial(t *testing.T) {
 		"3307", dbPort,
 		`"com.openfaas.scale.zero-duration" = "1m"`, `"com.openfaas.scale.zero-duration" = "2s"`)
 	d := testkit.StartDaemon(t, stack, testkit.Options{Gateway: `scale_down_window = "3s"`, Examples: true})
-	if got := d.MetricWith("faasd_service_ready", `service="mariadb"`); got != 1 {
+	if got := d.MetricWith("faasd_service_ready", "service", "mariadb"); got != 1 {
 		t.Fatalf("the daemon serves, but mariadb is not ready: faasd_service_ready = %v", got)
 	}
 	frank := d.URL + "/function/frank-says/"
@@ -61,13 +61,13 @@ func TestTutorial(t *testing.T) {
 	})
 
 	t.Run("invocations rise", func(t *testing.T) {
-		series := `function_name="frank-says.openfaas-fn",code="200"`
-		before := max(d.MetricWith("gateway_function_invocation_total", series), 0)
+		series := []string{"function_name", "frank-says.openfaas-fn", "code", "200"}
+		before := max(d.MetricWith("gateway_function_invocation_total", series...), 0)
 		for range 3 {
 			testkit.Get(t, frank)
 		}
 		testkit.WaitFor(t, 5*time.Second, "3 more invocations of frank-says", func() bool {
-			return d.MetricWith("gateway_function_invocation_total", series) >= before+3
+			return d.MetricWith("gateway_function_invocation_total", series...) >= before+3
 		})
 	})
 

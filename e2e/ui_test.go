@@ -1,13 +1,18 @@
 package e2e
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
 
 	"faasd/internal/testkit"
 )
@@ -29,73 +34,67 @@ annotations = { note = %q }
 	password := d.Password()
 
 	// What the page does wrong shows up here: script errors, CSP refusals, console errors.
+	// Subscribed before the page loads, handled beside the test's own steps.
 	var mu sync.Mutex
 	var problems, dialogs []string
 	var challenges []string
-	b.on("Runtime.exceptionThrown", func(p json.RawMessage) {
-		mu.Lock()
-		defer mu.Unlock()
-		problems = append(problems, "exception: "+string(p))
+	events, stopEvents := context.WithCancel(b.ctx)
+	exceptions := chromedp.Events(events, runtime.ExceptionThrown)
+	entries := chromedp.Events(events, log.EntryAdded)
+	dialogOpened := chromedp.Events(events, page.JavascriptDialogOpening)
+	var handlers sync.WaitGroup
+	t.Cleanup(func() {
+		stopEvents() // ends the iterators
+		handlers.Wait()
 	})
-	b.on("Log.entryAdded", func(p json.RawMessage) {
-		var e struct {
-			Entry struct{ Source, Level, Text, URL string }
-		}
-		json.Unmarshal(p, &e)
-		// Failed requests are the network's to report; the steps below check each.
-		if e.Entry.Level == "error" && e.Entry.Source != "network" {
+	handlers.Go(func() {
+		for e, err := range exceptions {
+			if err != nil {
+				return
+			}
 			mu.Lock()
-			defer mu.Unlock()
-			problems = append(problems, fmt.Sprintf("console %s: %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+			problems = append(problems, "exception: "+e.ExceptionDetails.Text+" "+description(e.ExceptionDetails.Exception))
+			mu.Unlock()
 		}
 	})
-	b.on("Page.javascriptDialogOpening", func(p json.RawMessage) {
-		var e struct{ Message, Type string }
-		json.Unmarshal(p, &e)
-		mu.Lock()
-		dialogs = append(dialogs, e.Type+": "+e.Message)
-		mu.Unlock()
-		b.send("Page.handleJavaScriptDialog", map[string]any{"accept": true}, b.session)
+	handlers.Go(func() {
+		for e, err := range entries {
+			if err != nil {
+				return
+			}
+			// Failed requests are the network's to report; the steps below check each.
+			if e.Entry.Level == log.EntryLevelError && e.Entry.Source != log.EntrySourceNetwork {
+				mu.Lock()
+				problems = append(problems, fmt.Sprintf("console %s: %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL))
+				mu.Unlock()
+			}
+		}
+	})
+	handlers.Go(func() {
+		for e, err := range dialogOpened {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			dialogs = append(dialogs, string(e.Type)+": "+e.Message)
+			mu.Unlock()
+			chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
 	})
 	// The login prompt, answered as a user would answer it; requests go on unchanged.
-	b.on("Fetch.requestPaused", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-		}
-		json.Unmarshal(p, &e)
-		b.send("Fetch.continueRequest", map[string]any{"requestId": e.RequestID}, b.session)
-	})
-	b.on("Fetch.authRequired", func(p json.RawMessage) {
-		var e struct {
-			RequestID string `json:"requestId"`
-			Request   struct{ URL string }
-			Challenge struct{ Scheme, Realm string } `json:"authChallenge"`
-		}
-		json.Unmarshal(p, &e)
+	b.answerLogins("admin", password, func(challenge string) {
 		mu.Lock()
-		challenges = append(challenges, fmt.Sprintf("%s %s %s", e.Challenge.Scheme, e.Challenge.Realm, e.Request.URL))
+		challenges = append(challenges, challenge)
 		mu.Unlock()
-		b.send("Fetch.continueWithAuth", map[string]any{"requestId": e.RequestID, "authChallengeResponse": map[string]any{
-			"response": "ProvideCredentials", "username": "admin", "password": password,
-		}}, b.session)
 	})
-	for _, domain := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
-		b.page(domain, nil, nil)
-	}
-	b.page("Fetch.enable", map[string]any{"handleAuthRequests": true, "patterns": []map[string]any{{"urlPattern": "*"}}}, nil)
 	// Test instrumentation, which CSP does not apply to: the page's own code must never
 	// be refused by its policy.
-	b.page("Page.addScriptToEvaluateOnNewDocument", map[string]any{"source": `window.__csp = [];
-		document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`}, nil)
+	_, err := chromedp.Call(b.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `window.__csp = [];
+		document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`})
+	b.must("Page.addScriptToEvaluateOnNewDocument", err)
 
 	// The root leads to the UI, which asks for a login, then lists the functions.
-	var nav struct {
-		ErrorText string `json:"errorText"`
-	}
-	b.page("Page.navigate", map[string]any{"url": d.URL + "/"}, &nav)
-	if nav.ErrorText != "" {
-		t.Fatalf("navigate: %s", nav.ErrorText)
-	}
+	b.navigate(d.URL + "/")
 	row := func(name, cell string) string { return fmt.Sprintf(`tr[data-fn=%q] .%s`, name, cell) }
 	b.waitFor("echo ready in the table", fmt.Sprintf(`location.pathname === "/ui/" &&
 		document.querySelector(%s)?.textContent === "ready" && document.querySelector(%s)?.textContent === "1 / 1"`,
@@ -256,4 +255,12 @@ func TestWebUIRequiresLogin(t *testing.T) {
 			t.Errorf("%s: %d %v", path, resp.StatusCode, resp.Header)
 		}
 	}
+}
+
+// description is what an exception's object says of itself, if there is one.
+func description(o *runtime.RemoteObject) string {
+	if o == nil {
+		return ""
+	}
+	return o.Description
 }

@@ -18,9 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"faasd/catalog"
 	"faasd/config"
 	"faasd/stack"
+	"faasd/statedir"
 )
 
 // Defaults of the options.
@@ -257,7 +257,7 @@ func (e *exporter) secrets(plans []*plan) {
 			names[s] = true
 		}
 	}
-	dir := catalog.SecretsDir(e.cfg.Gateway.StateDir)
+	dir := statedir.New(e.cfg.Gateway.StateDir).Secrets()
 	for _, s := range slices.Sorted(maps.Keys(names)) {
 		e.res.SecretCommands = append(e.res.SecretCommands, "faas-cli secret create "+s+" --from-file "+shellQuote(filepath.Join(dir, s)))
 	}

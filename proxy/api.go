@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ type Catalog interface {
 	Update(api.Deployment) error
 	Delete(name string) error
 	Secrets() *catalog.Secrets
+	DeleteSecret(name string) error
 }
 
 // Control is what the API needs of the supervisor.
@@ -44,9 +46,9 @@ const ProviderName = "faasd-process"
 
 func (p *Proxy) apiRoutes(r *httprouter.Router) {
 	handle := func(method, path string, h func(http.ResponseWriter, *http.Request, httprouter.Params)) {
-		r.Handler(method, path, p.requireAuth(p.apiDeadlines(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.Handler(method, path, p.apiGuard(p.requireAuth(p.apiDeadlines(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			h(w, req, httprouter.ParamsFromContext(req.Context()))
-		}))))
+		})))))
 	}
 	handle("GET", "/system/info", p.info)
 	handle("GET", "/system/functions", p.listFunctions)
@@ -168,7 +170,7 @@ func (p *Proxy) deleteFunction(w http.ResponseWriter, r *http.Request, _ httprou
 		FunctionName string `json:"functionName"`
 		Namespace    string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, namespaceOf(r, req.Namespace)) {
 		return
 	}
 	if req.FunctionName == "" {
@@ -188,10 +190,10 @@ func (p *Proxy) scaleFunction(w http.ResponseWriter, r *http.Request, ps httprou
 		Replicas    uint64 `json:"replicas"`
 		Namespace   string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, namespaceOf(r, req.Namespace)) {
 		return
 	}
-	name := firstOf(ps.ByName("name"), req.ServiceName)
+	name := cmp.Or(ps.ByName("name"), req.ServiceName)
 	if _, ok := p.catalog.Get(name); !ok {
 		http.Error(w, "no such function: "+name, http.StatusNotFound)
 		return
@@ -211,6 +213,11 @@ func (p *Proxy) namespaces(w http.ResponseWriter, _ *http.Request, _ httprouter.
 	writeJSON(w, http.StatusOK, []string{api.Namespace})
 }
 
+// namespaceOf is the namespace a request names: its body's, else its query's.
+func namespaceOf(r *http.Request, body string) string {
+	return cmp.Or(body, r.URL.Query().Get("namespace"))
+}
+
 // validNamespace accepts the one namespace there is, or none; anything else gets 400.
 func validNamespace(w http.ResponseWriter, ns string) bool {
 	if ns == "" || ns == api.Namespace {
@@ -218,13 +225,6 @@ func validNamespace(w http.ResponseWriter, ns string) bool {
 	}
 	http.Error(w, "namespace not valid", http.StatusBadRequest)
 	return false
-}
-
-func firstOf(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // bodyNeed says whether a route's JSON body may be left out: delete, scale and restart
@@ -278,7 +278,7 @@ func apiError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged):
+	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged), errors.Is(err, catalog.ErrConflict):
 		status = http.StatusConflict
 	}
 	http.Error(w, err.Error(), status)

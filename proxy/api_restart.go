@@ -22,7 +22,7 @@ func (p *Proxy) restartFunction(w http.ResponseWriter, r *http.Request, ps httpr
 		Revision  string `json:"revision"`
 		Namespace string `json:"namespace"`
 	}
-	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, firstOf(req.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &req, bodyOptional) || !validNamespace(w, namespaceOf(r, req.Namespace)) {
 		return
 	}
 	rs, ok := p.catalog.(restarter)

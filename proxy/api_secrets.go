@@ -26,7 +26,7 @@ func (p *Proxy) listSecrets(w http.ResponseWriter, r *http.Request, _ httprouter
 
 func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyRequired) || !validNamespace(w, namespaceOf(r, s.Namespace)) {
 		return
 	}
 	value := s.RawValue
@@ -51,10 +51,10 @@ func (p *Proxy) putSecret(w http.ResponseWriter, r *http.Request, _ httprouter.P
 
 func (p *Proxy) deleteSecret(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	var s api.Secret
-	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, firstOf(s.Namespace, r.URL.Query().Get("namespace"))) {
+	if !readJSON(w, r, &s, bodyOptional) || !validNamespace(w, namespaceOf(r, s.Namespace)) {
 		return
 	}
-	if err := p.catalog.Secrets().Delete(s.Name); err != nil {
+	if err := p.catalog.DeleteSecret(s.Name); err != nil {
 		apiError(w, err)
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"faasd/api"
+	"faasd/config"
 	"faasd/supervisor"
 )
 
@@ -45,6 +46,13 @@ type Options struct {
 
 	// UI serves the web UI under /ui/, behind the same basic auth as /system; nil: no UI.
 	UI http.Handler
+
+	// SeparateAdmin serves /system, /ui and /metrics only on connections of an
+	// AdminListener, and functions and /healthz on the others (see admin.go).
+	SeparateAdmin bool
+	// OwnNames are the gateway's own names, by which a browser must reach /system when
+	// there are no credentials; nil: config.LocalNames of an empty [gateway].
+	OwnNames func() config.OwnNames
 }
 
 // Proxy is the gateway's HTTP handler.
@@ -64,6 +72,7 @@ type Proxy struct {
 	apiWrite time.Duration
 	ui       http.Handler
 	queue    Queue // asynchronous calls, once ServeAsync ran
+	ownNames func() config.OwnNames
 	closing  chan struct{}
 	close    sync.Once
 
@@ -73,6 +82,7 @@ type Proxy struct {
 	transport *transport
 	rp        *httputil.ReverseProxy
 	router    *httprouter.Router
+	admin     *httprouter.Router // the admin port's routes; nil without SeparateAdmin
 }
 
 // New builds the proxy and its routes.
@@ -91,6 +101,7 @@ func New(opts Options) *Proxy {
 		apiRead:     opts.ReadTimeout,
 		apiWrite:    opts.WriteTimeout,
 		ui:          opts.UI,
+		ownNames:    opts.OwnNames,
 		closing:     make(chan struct{}),
 		metrics:     metrics.NewSet(),
 	}
@@ -103,10 +114,20 @@ func New(opts Options) *Proxy {
 	if p.version == "" {
 		p.version = "dev"
 	}
+	if p.ownNames == nil {
+		p.ownNames = func() config.OwnNames { return config.LocalNames(config.Gateway{}) }
+	}
 	p.stats.set = p.metrics
 	p.transport = newTransport(p)
 	p.rp = p.newReverseProxy()
-	p.router = p.routes()
+	p.router = newRouter()
+	p.functionRoutes(p.router)
+	if opts.SeparateAdmin {
+		p.admin = p.adminRouter()
+		p.router.GET("/healthz", healthz)
+	} else {
+		p.gatewayRoutes(p.router)
+	}
 	return p
 }
 
@@ -124,9 +145,14 @@ func (p *Proxy) Stats(name string) Stats { return p.stats.get(name).snapshot() }
 func (p *Proxy) Metrics() *metrics.Set { return p.metrics }
 
 // ServeHTTP routes requests for a function's own host names before anything else, so
-// that such a host reaches the function at the root path.
+// that such a host reaches the function at the root path; the gateway's own paths and
+// the admin port are never a function's.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if route, ok := p.backends.RouteForHost(hostOnly(r.Host)); ok {
+	if p.admin != nil && onAdminPort(r) {
+		p.admin.ServeHTTP(w, r)
+		return
+	}
+	if route, ok := p.backends.RouteForHost(hostOnly(r.Host)); ok && !gatewayPath(r.URL.Path) && !addressedToGateway(r) {
 		p.invoke(w, r, route, "", r.URL.EscapedPath())
 		return
 	}
@@ -139,21 +165,30 @@ var invocationMethods = []string{
 	http.MethodDelete, http.MethodOptions, http.MethodHead,
 }
 
-func (p *Proxy) routes() *httprouter.Router {
+func newRouter() *httprouter.Router {
 	r := httprouter.New()
 	// Paths are the function's business: no redirects to cleaned paths, and OPTIONS
-	// (CORS preflights) reach the function.
+	// (CORS preflights) reach the function. The gateway's own routes answer no
+	// preflight, so no page of another origin may send them what a preflight guards.
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleOPTIONS = false
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
+	})
+	return r
+}
+
+func (p *Proxy) functionRoutes(r *httprouter.Router) {
 	for _, m := range invocationMethods {
 		r.Handle(m, "/function/:name", p.handleFunction)
 		r.Handle(m, "/function/:name/*path", p.handleFunction)
 	}
-	r.GET("/healthz", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("OK\n"))
-	})
+}
+
+// gatewayRoutes are the gateway's own: health, metrics, the API and the UI.
+func (p *Proxy) gatewayRoutes(r *httprouter.Router) {
+	r.GET("/healthz", healthz)
 	r.GET("/metrics", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		p.metrics.WritePrometheus(w)
@@ -164,17 +199,18 @@ func (p *Proxy) routes() *httprouter.Router {
 	if p.ui != nil {
 		p.uiRoutes(r)
 	}
-	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
-	})
-	return r
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("OK\n"))
 }
 
 // uiRoutes serves the web UI behind the API's basic auth: the browser's login prompt comes
 // from the 401 of the page itself, and the page's API calls reuse what the user typed.
 // The root redirects to it, as the OpenFaaS gateway's does.
 func (p *Proxy) uiRoutes(r *httprouter.Router) {
-	ui := p.requireAuth(p.ui)
+	ui := p.pageGuard(p.requireAuth(p.ui))
 	r.Handler(http.MethodGet, "/ui/*filepath", ui)
 	r.Handler(http.MethodHead, "/ui/*filepath", ui)
 	toUI := func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {

@@ -11,8 +11,8 @@ import (
 const (
 	DefaultInterval = time.Second
 	// DefaultDownWindow is the scale-down stabilization window. It has to stay well under
-	// 60 s: the certifier (spec §9.2) wants a function back at min within 60 s of its
-	// load ending, and the rate smoothing and the tick come on top of the window.
+	// 60 s: OpenFaaS's certifier wants a function back at min within 60 s of its load
+	// ending, and the rate smoothing and the tick come on top of the window.
 	DefaultDownWindow = 30 * time.Second
 )
 

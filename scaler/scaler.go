@@ -28,7 +28,7 @@ type Function struct {
 	Replicas int // the desired count as the Target has it now
 }
 
-// Target owns the replicas; the supervisor implements it.
+// Target owns the replicas: the daemon fits the supervisor to it.
 type Target interface {
 	Functions() []Function
 	// Scale sets the desired count. It should record the count and return: draining
@@ -37,8 +37,8 @@ type Target interface {
 	Scale(name string, replicas int) error
 }
 
-// Source reports the load of a function; the proxy's counters implement it. An unknown
-// function observes as the zero Observation.
+// Source reports the load of a function: the daemon fits the proxy's counters to it. An
+// unknown function observes as the zero Observation.
 type Source interface {
 	Observe(name string) Observation
 }

@@ -164,7 +164,7 @@ func (l *logs) records(t *testing.T) []map[string]any {
 	return out
 }
 
-// Spec §9.2, Test_ScaleUpAndDownFromThroughPut: min 1, max 2, hey at ~10 req/s. The
+// OpenFaaS certifier, Test_ScaleUpAndDownFromThroughPut: min 1, max 2, hey at ~10 req/s. The
 // certifier polls once a second and stops the load when it sees 2; replicas must then
 // be exactly 1 within 60 s, and never 0.
 func TestCertifierScaleUpAndDownFromThroughput(t *testing.T) {
@@ -210,7 +210,7 @@ func TestCertifierScaleUpAndDownFromThroughput(t *testing.T) {
 	}
 }
 
-// Spec §9.2, Test_ScalingDisabledViaLabels: min = max = 2 under the full load.
+// OpenFaaS certifier, Test_ScalingDisabledViaLabels: min = max = 2 under the full load.
 func TestCertifierScalingDisabledViaLabels(t *testing.T) {
 	const fn = "disabled"
 	tgt := newTarget(Function{Name: fn, Policy: policy(2, 2), Replicas: 2})
@@ -231,7 +231,7 @@ func TestCertifierScalingDisabledViaLabels(t *testing.T) {
 	}
 }
 
-// Spec §9.2, Test_ScaleFromZeroDuringInvoke: a scale to 0 through the API holds until
+// OpenFaaS certifier, Test_ScaleFromZeroDuringInvoke: a scale to 0 through the API holds until
 // a request wakes the function, and the woken function is not put back to 0.
 func TestCertifierScaleToZeroHoldsUntilWake(t *testing.T) {
 	const fn = "wake"

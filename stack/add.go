@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"faasd/config"
+	"faasd/internal/atomicfile"
 )
 
 // ErrExists is returned by AddFunction for a name the file already has.
@@ -50,24 +50,8 @@ func AddFunction(path, name, table string) error {
 	if _, err := config.Parse(path, []byte(text)); err != nil {
 		return fmt.Errorf("adding functions.%s would break the file: %w", name, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write stack file: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write stack file: %w", err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write stack file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write stack file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write stack file: %w", err)
+	if err := atomicfile.Write(path, []byte(text), mode); err != nil {
+		return fmt.Errorf("stack file: %w", err)
 	}
 	return nil
 }

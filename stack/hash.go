@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"faasd/api"
@@ -36,15 +37,7 @@ var skippedDirs = map[string]bool{".git": true, "__pycache__": true, ".faasd": t
 // Skipped reports whether a directory is left out of hashes and watches; skip lists
 // absolute paths to leave out besides (the stack's state directory).
 func Skipped(dir string, skip []string) bool {
-	if skippedDirs[filepath.Base(dir)] {
-		return true
-	}
-	for _, s := range skip {
-		if dir == s {
-			return true
-		}
-	}
-	return false
+	return skippedDirs[filepath.Base(dir)] || slices.Contains(skip, dir)
 }
 
 // TreeHash hashes what a function's replicas would run: every regular file under its

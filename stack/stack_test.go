@@ -189,8 +189,8 @@ func TestAddFunction(t *testing.T) {
 	}
 	write(t, path, "[functions.x]\nlables = {}\n", 0o644)
 	var cerr *config.Error
-	if err := AddFunction(path, "d", table); !errors.As(err, &cerr) || cerr.Line != 2 {
-		t.Errorf("an invalid file = %v, want its file:line error", err)
+	if err := AddFunction(path, "d", table); !errors.As(err, &cerr) || !strings.Contains(err.Error(), "faasd.toml:2: functions.x.lables: unknown key") {
+		t.Errorf("an invalid file = %v, want its file:line errors", err)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {

@@ -154,14 +154,17 @@ func (s *Supervisor) Apply(fns map[string]*config.Function) {
 		s.log.Info("function added", "function", name, "replicas", spec.Scale.Min)
 		s.fns[name] = newFunction(s, spec, logs)
 	}
-	s.publishRoutes()
+	s.publishRoutes(fns)
 }
 
-func (s *Supervisor) publishRoutes() {
+// publishRoutes routes host names as specs says, not as each route's spec says: a changed
+// spec reaches its route only once the function's goroutine takes it, and a host that
+// moved from one function to another must move at once, not whenever both have done so.
+func (s *Supervisor) publishRoutes(specs map[string]*config.Function) {
 	t := &routeTable{byName: map[string]*Route{}, byHost: map[string]*Route{}}
 	for name, f := range s.fns {
 		t.byName[name] = f.route
-		for _, h := range f.route.Spec().Hosts {
+		for _, h := range specs[name].Hosts {
 			t.byHost[h] = f.route
 		}
 	}
@@ -223,7 +226,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	fns := slices.Collect(maps.Values(s.fns))
 	s.fns = map[string]*function{}
-	s.publishRoutes()
+	s.publishRoutes(nil)
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, f := range fns {

@@ -42,7 +42,7 @@ func workload(t *testing.T, name string, env map[string]string, labels map[strin
 		Env: env, Labels: labels, ReadinessTimeout: 10 * time.Second, HealthInterval: time.Second,
 		Timeout: 10 * time.Second, DrainTimeout: 10 * time.Second, StopGrace: 2 * time.Second,
 	}
-	if err := f.Validate(); err != nil {
+	if err := f.Validate(config.DefaultScalePolicy); err != nil {
 		t.Fatal(err)
 	}
 	return f

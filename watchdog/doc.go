@@ -3,9 +3,9 @@
 // It owns one replica's HTTP server, run as `faasd watchdog` inside that replica: for every
 // invocation it forks the command line in the `fprocess` environment variable, feeds the
 // request body to the child's stdin, and answers with what the child wrote, following the
-// OpenFaaS classic watchdog contract (spec §6.2 and §6.3): the Http_* environment, the
-// status codes, the X-Duration-Seconds header, the exact log lines the certifier greps for,
-// and the lock file `$TMPDIR/.lock` that tells whoever started the replica it is ready.
+// contract of OpenFaaS's classic watchdog: the Http_* environment, the status codes, the
+// X-Duration-Seconds header, the exact log lines the certifier greps for, and the lock
+// file `$TMPDIR/.lock` that tells whoever started the replica it is ready.
 //
 // It must not know about the daemon. Everything it learns comes from its environment (PORT,
 // fprocess, TMPDIR and the classic watchdog's knobs) and everything it says goes to its HTTP

@@ -44,7 +44,6 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
-
 	n, ok := s.begin()
 	if !ok {
 		http.Error(w, "Watchdog is shutting down.", http.StatusServiceUnavailable)
@@ -56,17 +55,9 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "Concurrent request limit exceeded. Max concurrent requests: %d\n", limit)
 		return
 	}
-
-	hasBody := r.Body != nil && r.Body != http.NoBody
-	body := r.Body
-	if limit := s.cfg.MaxBodyBytes; limit > 0 && hasBody {
-		if r.ContentLength > limit {
-			s.tooLarge(w) // known up front: do not fork a child only to kill it
-			return
-		}
-		// A chunked body is only found to be too long while streaming; MaxBytesReader also
-		// makes the server close the connection instead of reading the rest.
-		body = http.MaxBytesReader(w, r.Body, limit)
+	body, hasBody, ok := s.limitBody(w, r)
+	if !ok {
+		return
 	}
 	if s.cfg.DebugHeaders {
 		s.logHeaders(r.Header, "in")
@@ -78,75 +69,22 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 		s.bodyFailed(w, err)
 		return
 	}
-
 	out := getBuffer()
 	defer putBuffer(out)
-	cmd := &exec.Cmd{
-		Path:        s.path,
-		Args:        s.cfg.Argv,
-		Env:         s.childEnv(r),
-		Stdin:       stdin,
-		Stdout:      out,
-		SysProcAttr: s.sysAttr,
-		WaitDelay:   ioGrace,
-	}
 	var stderr *bytes.Buffer
-	if s.cfg.CombineOutput {
-		// The same writer for both makes exec.Cmd hand the child one pipe as fd 1 and 2, so
-		// the interleaving is the child's own.
-		cmd.Stderr = out
-	} else {
+	if !s.cfg.CombineOutput {
 		stderr = getBuffer()
 		defer putBuffer(stderr)
-		cmd.Stderr = stderr
 	}
-
-	s.log.Print("Forking fprocess.")
-	if cmd.Path == "" {
-		path, err := exec.LookPath(s.cfg.Argv[0])
-		if err != nil {
-			s.failed(w, err, nil, nil)
-			return
-		}
-		cmd.Path = path
+	cmd, err := s.command(r, stdin, out, stderr)
+	if err == nil {
+		err = cmd.Start()
 	}
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		s.failed(w, err, nil, nil)
 		return
 	}
-	pid := cmd.Process.Pid
-	p.started(pid)
-
-	// r.Context() ends when the client goes away or a forced shutdown cancels every request;
-	// either way, and on a timeout, nobody can use the output, so the group is killed.
-	ctx, cancel := s.deadline(r.Context(), start)
-	defer cancel()
-	stopKill := context.AfterFunc(ctx, func() { p.kill(context.Cause(ctx)) })
-	werr := waitExited(pid)
-	stopKill()
-	if werr != nil {
-		s.log.Printf("Error waiting for process %d: %s", pid, werr)
-	}
-	p.reap(werr == nil)
-	src, _ := stdin.(*stdinSource)
-	abandoned := src != nil && !src.done.Load()
-	if abandoned {
-		// The child is gone and nothing will read the rest of the body, but the copier may
-		// be blocked reading it from a client that is slow or stalled, and cmd.Wait waits
-		// for the copier. A read deadline in the past wakes it.
-		http.NewResponseController(w).SetReadDeadline(time.Now())
-	}
-	err = cmd.Wait()
-	if abandoned || src != nil && !src.sawEOF.Load() {
-		// Part of the body was never read. Left alone, net/http would read up to 256 KiB
-		// of it before answering, so a stalled client would hold the answer until
-		// read_timeout. And after the deadline above the connection must not be reused
-		// at all: if the body did end meanwhile, net/http is already reading the next
-		// request in the background, and the deadline failing that read cancels the
-		// context of every later request on the connection.
-		w.Header().Set("Connection", "close")
-	}
-
+	err = s.wait(w, r, cmd, p, start)
 	if stderr != nil && stderr.Len() > 0 {
 		s.log.Printf("stderr: %s", stderr.Bytes())
 	}
@@ -161,6 +99,89 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.succeeded(w, r, out.Bytes(), start)
 	}
+}
+
+// limitBody bounds the request body by max_body_bytes. A body known to be too large is
+// answered here, without forking a child only to kill it (ok false).
+func (s *server) limitBody(w http.ResponseWriter, r *http.Request) (body io.Reader, hasBody, ok bool) {
+	hasBody = r.Body != nil && r.Body != http.NoBody
+	limit := s.cfg.MaxBodyBytes
+	if limit <= 0 || !hasBody {
+		return r.Body, hasBody, true
+	}
+	if r.ContentLength > limit {
+		s.tooLarge(w)
+		return nil, hasBody, false
+	}
+	// A chunked body is only found to be too long while streaming; MaxBytesReader also
+	// makes the server close the connection instead of reading the rest.
+	return http.MaxBytesReader(w, r.Body, limit), hasBody, true
+}
+
+// command is the child for one request, writing its output to out, and its errors to
+// stderr, or to out as well when stderr is nil (combine_output).
+func (s *server) command(r *http.Request, stdin io.Reader, out, stderr *bytes.Buffer) (*exec.Cmd, error) {
+	cmd := &exec.Cmd{
+		Path:        s.path,
+		Args:        s.cfg.Argv,
+		Env:         s.childEnv(r),
+		Stdin:       stdin,
+		Stdout:      out,
+		Stderr:      out,
+		SysProcAttr: s.sysAttr,
+		WaitDelay:   ioGrace,
+	}
+	// The same writer for both makes exec.Cmd hand the child one pipe as fd 1 and 2, so
+	// the interleaving is the child's own.
+	if stderr != nil {
+		cmd.Stderr = stderr
+	}
+	s.log.Print("Forking fprocess.")
+	if cmd.Path == "" {
+		path, err := exec.LookPath(s.cfg.Argv[0])
+		if err != nil {
+			return nil, err
+		}
+		cmd.Path = path
+	}
+	return cmd, nil
+}
+
+// wait waits for the started child to exit, killing its process group on a timeout, a
+// client that went away or a forced shutdown, and returns how it ended.
+func (s *server) wait(w http.ResponseWriter, r *http.Request, cmd *exec.Cmd, p *proc, start time.Time) error {
+	pid := cmd.Process.Pid
+	p.started(pid)
+	// r.Context() ends when the client goes away or a forced shutdown cancels every request;
+	// either way, and on a timeout, nobody can use the output, so the group is killed.
+	ctx, cancel := s.deadline(r.Context(), start)
+	defer cancel()
+	stopKill := context.AfterFunc(ctx, func() { p.kill(context.Cause(ctx)) })
+	werr := waitExited(pid)
+	stopKill()
+	if werr != nil {
+		s.log.Printf("Error waiting for process %d: %s", pid, werr)
+	}
+	p.reap(werr == nil)
+	src, _ := cmd.Stdin.(*stdinSource)
+	abandoned := src != nil && !src.done.Load()
+	if abandoned {
+		// The child is gone and nothing will read the rest of the body, but the copier may
+		// be blocked reading it from a client that is slow or stalled, and cmd.Wait waits
+		// for the copier. A read deadline in the past wakes it.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
+	err := cmd.Wait()
+	if abandoned || src != nil && !src.sawEOF.Load() {
+		// Part of the body was never read. Left alone, net/http would read up to 256 KiB
+		// of it before answering, so a stalled client would hold the answer until
+		// read_timeout. And after the deadline above the connection must not be reused
+		// at all: if the body did end meanwhile, net/http is already reading the next
+		// request in the background, and the deadline failing that read cancels the
+		// context of every later request on the connection.
+		w.Header().Set("Connection", "close")
+	}
+	return err
 }
 
 // stdin returns what the child reads: nothing (exec.Cmd then opens /dev/null, so the child
@@ -238,7 +259,9 @@ func (s *server) childEnv(r *http.Request) []string {
 		env = append(env, "Http_Query="+r.URL.RawQuery)
 	}
 	if r.URL.Path != "" {
-		env = append(env, "Http_Path="+r.URL.Path)
+		// The path is decoded, so %00 becomes a NUL, which no environment variable can
+		// hold (exec fails with EINVAL): it stays encoded.
+		env = append(env, "Http_Path="+strings.ReplaceAll(r.URL.Path, "\x00", "%00"))
 	}
 	if r.Host != "" {
 		env = append(env, "Http_Host="+r.Host)

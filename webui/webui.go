@@ -5,6 +5,7 @@ package webui
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -60,10 +61,7 @@ func Handler() http.Handler {
 			return
 		}
 		name, ok := strings.CutPrefix(r.URL.Path, Prefix)
-		if name == "" {
-			name = "index.html"
-		}
-		f, found := files[name]
+		f, found := files[cmp.Or(name, "index.html")]
 		if !ok || !found {
 			http.NotFound(w, r)
 			return

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"faasd/api"
 )
 
 func serve(t *testing.T, method, path string, header http.Header) *http.Response {
@@ -133,4 +135,25 @@ func readStatic(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The gateway refuses browser requests to /system without api.UIHeader, so the page must
+// send exactly that header with every API call.
+func TestPageSendsTheAPIHeader(t *testing.T) {
+	js, err := static.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), "const API_HEADER = '"+api.UIHeader+"';") {
+		t.Errorf("app.js does not name %s as API_HEADER", api.UIHeader)
+	}
+	// Every fetch of /system goes through api() or carries the header itself.
+	for _, call := range regexp.MustCompile(`fetch\([^;]*`).FindAllString(string(js), -1) {
+		if strings.Contains(call, "/function/") {
+			continue
+		}
+		if !strings.Contains(call, "init") && !strings.Contains(call, "API_HEADER") {
+			t.Errorf("a fetch without the API header: %s", call)
+		}
+	}
 }

@@ -13,54 +13,33 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"faasd/internal/testkit"
 )
 
 func main() {
 	rounds := flag.Int("rounds", 3, "rounds of each measurement")
 	duration := flag.Duration("duration", 5*time.Second, "length of one measurement")
 	conc := flag.Int("c", 8, "concurrent clients")
-	listen := flag.String("listen", "127.0.0.1:18093", "address of the benchmark's daemon")
 	flag.Parse()
+	testkit.RunProgram(func(p *testkit.Program) { run(p, *rounds, *duration, *conc) })
+}
 
-	work, err := os.MkdirTemp("/var/tmp", "faasd-bench-classic-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(work)
-	os.Chmod(work, 0o755)
-	bin := filepath.Join(work, "faasd")
-	if out, err := exec.Command("go", "build", "-tags", "osusergo,netgo", "-o", bin, "./cmd/faasd").CombinedOutput(); err != nil {
-		log.Fatalf("build: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(work, "faasd.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`[gateway]
-listen = %q
-auth = false
-[functions.cat]
+func run(p *testkit.Program, rounds int, duration time.Duration, conc int) {
+	d := testkit.StartDaemon(p, `[functions.cat]
 fprocess = "cat"
 labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }
-`, *listen)), 0o644)
-	daemon := exec.Command(bin, "serve", "-f", cfg, "--log-level", "warn")
-	daemon.Stderr = os.Stderr
-	if err := daemon.Start(); err != nil {
-		log.Fatal(err)
-	}
-	defer func() {
-		daemon.Process.Signal(os.Interrupt)
-		daemon.Wait()
-	}()
-	url := "http://" + *listen + "/function/cat"
+`, testkit.Options{LogLevel: "warn"})
+	url := d.URL + "/function/cat"
 	body := []byte("hello, classic mode\n")
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
 	call := func() error {
 		resp, err := client.Post(url, "text/plain", bytes.NewReader(body))
 		if err != nil {
@@ -73,13 +52,7 @@ labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }
 		}
 		return nil
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for call() != nil {
-		if time.Now().After(deadline) {
-			log.Fatal("the cat function never answered")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitFor(p, 20*time.Second, "the cat function to answer", func() bool { return call() == nil })
 	fork := func() error {
 		cmd := exec.Command("cat")
 		cmd.Stdin = bytes.NewReader(body)
@@ -90,14 +63,14 @@ labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }
 		return err
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("classic mode, %d clients, %d rounds × %s; load average %s\n", *conc, *rounds, *duration, strings.Fields(string(load))[0])
+	fmt.Printf("classic mode, %d clients, %d rounds × %s; load average %s\n", conc, rounds, duration, strings.Fields(string(load))[0])
 	results := map[string][]result{}
-	for r := range *rounds {
+	for r := range rounds {
 		for _, m := range []struct {
 			name string
 			fn   func() error
 		}{{"fork-exec cat (floor)", fork}, {"faasd /function/cat", call}} {
-			res := measure(m.fn, *conc, *duration)
+			res := measure(m.fn, conc, duration)
 			results[m.name] = append(results[m.name], res)
 			fmt.Printf("  round %d %-22s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d\n", r+1, m.name, res.rps, ms(res.p50), ms(res.p99), res.errors)
 		}

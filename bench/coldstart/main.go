@@ -3,12 +3,12 @@
 //
 //	go run ./bench/coldstart [-n 20]
 //
-// It builds bin/faasd and bin/hello-go, serves a Go and a Python hello-world that scale to
-// zero after a short idle time, and for each sample waits until the function is at zero
-// (the daemon logs "replica stopped"), sends one request on a fresh connection and records
-// the time to the 200 OK and the X-Faasd-Cold-Start header. If the function never goes to
-// zero on its own (no autoscaler), it falls back to restarting the daemon before each
-// sample: with min = 0 a function starts at zero and wakes on its first request.
+// It builds faasd and hello-go, serves a Go and a Python hello-world that scale to zero
+// after a short idle time, and for each sample waits until the function is at zero (the
+// daemon logs "replica stopped"), sends one request on a fresh connection and records the
+// time to the 200 OK and the X-Faasd-Cold-Start header. If the function never goes to zero
+// on its own (no autoscaler), it falls back to restarting the daemon before each sample:
+// with min = 0 a function starts at zero and wakes on its first request.
 //
 // The floor: the same program spawned directly with PORT set, exec → first 200 OK, polled
 // with a tight loop of connect attempts. faasd overhead = faasd cold request − floor.
@@ -28,7 +28,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -39,7 +38,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"faasd/client"
+	"faasd/internal/testkit"
 )
 
 // Targets this benchmark reports against, for the Go hello-world.
@@ -50,7 +50,6 @@ const (
 
 type options struct {
 	n            int
-	listen       string
 	python       string
 	zeroDuration time.Duration
 	downWindow   time.Duration
@@ -58,15 +57,12 @@ type options struct {
 	settle       time.Duration
 	poll         time.Duration
 	mode         string
-	build        bool
-	keep         bool
 	only         string
 }
 
 func main() {
 	var o options
 	flag.IntVar(&o.n, "n", 20, "cold samples per function (and as many direct starts)")
-	flag.StringVar(&o.listen, "listen", "127.0.0.1:18090", "address of the benchmark's daemon")
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "interpreter of the Python function; must be readable by the function user (nobody)")
 	flag.DurationVar(&o.zeroDuration, "zero-duration", time.Second, "idle time before a function scales to zero")
 	flag.DurationVar(&o.downWindow, "down-window", time.Second, "the daemon's scale_down_window; a wake from zero is held that long before zero-duration can end it")
@@ -74,15 +70,9 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", 200*time.Millisecond, "pause after a function reached zero, before the request")
 	flag.DurationVar(&o.poll, "poll", 100*time.Microsecond, "pause between connect attempts of the direct measurement")
 	flag.StringVar(&o.mode, "mode", "auto", "how a function gets to zero: idle (wait for scale to zero), restart (restart the daemon), auto (idle, else restart)")
-	flag.BoolVar(&o.build, "build", true, "run 'make build examples' first")
-	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (daemon log, config)")
 	flag.StringVar(&o.only, "functions", "hello-go,hello-py", "functions to measure")
 	flag.Parse()
-	stopOnSignal()
-	if err := run(o); err != nil {
-		fmt.Fprintln(os.Stderr, "coldstart:", err)
-		os.Exit(1)
-	}
+	testkit.RunProgram(func(p *testkit.Program) { run(p, o) })
 }
 
 // function is one workload under test.
@@ -92,26 +82,16 @@ type function struct {
 	workdir string
 }
 
-func run(o options) error {
+func run(p *testkit.Program, o options) {
 	if o.mode != "auto" && o.mode != "idle" && o.mode != "restart" {
-		return fmt.Errorf("-mode %q: want auto, idle or restart", o.mode)
+		p.Fatalf("-mode %q: want auto, idle or restart", o.mode)
 	}
 	if os.Geteuid() != 0 {
-		return errors.New("run as root: the daemon gives replicas a private /tmp only as root")
+		p.Fatal("run as root: the daemon gives replicas a private /tmp only as root")
 	}
-	root, err := findRoot()
-	if err != nil {
-		return err
-	}
-	if o.build {
-		bld := exec.Command("make", "-C", root, "--no-print-directory", "build", "examples")
-		bld.Stdout, bld.Stderr = os.Stderr, os.Stderr
-		if err := bld.Run(); err != nil {
-			return fmt.Errorf("make build examples: %w", err)
-		}
-	}
+	root, bin := testkit.RepoRoot(), testkit.Bin(p)
 	all := []function{
-		{name: "hello-go", argv: []string{filepath.Join(root, "bin/hello-go")}, workdir: filepath.Join(root, "examples/hello-go")},
+		{name: "hello-go", argv: []string{filepath.Join(bin, "hello-go")}, workdir: filepath.Join(root, "examples/hello-go")},
 		{name: "hello-py", argv: []string{o.python, filepath.Join(root, "bench/coldstart/hello.py")}, workdir: filepath.Join(root, "bench/coldstart")},
 	}
 	var fns []function
@@ -121,37 +101,17 @@ func run(o options) error {
 		}
 	}
 	if len(fns) == 0 {
-		return fmt.Errorf("-functions %q: none of hello-go, hello-py", o.only)
+		p.Fatalf("-functions %q: none of hello-go, hello-py", o.only)
 	}
-	// Not under /tmp: replicas see their own /tmp, and the state dir must stay reachable.
-	work, err := os.MkdirTemp("/var/tmp", "faasd-bench-coldstart.")
-	if err != nil {
-		return err
-	}
-	if o.keep {
-		defer fmt.Fprintln(os.Stderr, "# kept", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
-	cfgPath := filepath.Join(work, "faasd.toml")
-	if err := os.WriteFile(cfgPath, []byte(configFile(o, work, fns)), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "# load average %s; %d CPUs; bin/faasd %s, bin/hello-go %s; %s\n", loadavg(), runtime.NumCPU(),
-		linkage(filepath.Join(root, "bin/faasd")), linkage(filepath.Join(root, "bin/hello-go")), pythonVersion(o.python))
-
-	cold, floor, mode, err := measure(o, root, work, cfgPath, fns)
-	if err != nil {
-		return err
-	}
+	fmt.Fprintf(os.Stderr, "# load average %s; %d CPUs; faasd %s, hello-go %s; %s\n", loadavg(), runtime.NumCPU(),
+		linkage(filepath.Join(bin, "faasd")), linkage(filepath.Join(bin, "hello-go")), pythonVersion(o.python))
+	cold, floor, mode := measure(p, o, fns)
 	report(o, mode, fns, cold, floor)
-	return nil
 }
 
-func configFile(o options, work string, fns []function) string {
+// functionsTOML serves fns at zero when idle for zero-duration, and at most one replica.
+func functionsTOML(o options, fns []function) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[gateway]\nlisten = %q\nstate_dir = %q\nauth = false\nscale_down_window = %q\n",
-		o.listen, filepath.Join(work, "state"), o.downWindow.String())
 	for _, f := range fns {
 		fmt.Fprintf(&b, "\n[functions.%s]\nworkdir = %q\ncommand = [", f.name, f.workdir)
 		for i, a := range f.argv {
@@ -179,33 +139,30 @@ type coldSample struct {
 
 // measure takes n cold samples of each function through faasd and, right after each, one
 // direct start of the same program, so that the noise of a shared machine falls on both.
-func measure(o options, root, work, cfgPath string, fns []function) (map[string][]coldSample, map[string][]time.Duration, string, error) {
+func measure(p *testkit.Program, o options, fns []function) (map[string][]coldSample, map[string][]time.Duration, string) {
+	work := testkit.Dir(p)
 	tmp := filepath.Join(work, "direct-tmp")
 	if err := os.Mkdir(tmp, 0o755); err != nil {
-		return nil, nil, "", err
+		p.Fatal(err)
 	}
 	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
-		return nil, nil, "", err
+		p.Fatal(err)
 	}
-	sp, err := newPrivateTmpSpawner(tmp)
+	direct, err := testkit.NewPrivateTmp(tmp)
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("direct runs need a private /tmp (the programs write /tmp/.lock): %w", err)
+		p.Fatalf("direct runs need a private /tmp (the programs write /tmp/.lock): %v", err)
 	}
-	defer sp.close()
+	defer direct.Close()
 
-	logf, err := os.Create(filepath.Join(work, "faasd.log"))
-	if err != nil {
-		return nil, nil, "", err
-	}
-	defer logf.Close()
-	exe := filepath.Join(root, "bin/faasd")
-	d, err := startDaemon(exe, cfgPath, o.listen, logf)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	defer func() { d.stop() }()
+	replicas := newTracker()
+	d := testkit.StartDaemon(p, functionsTOML(o, fns), testkit.Options{
+		Gateway:   fmt.Sprintf("scale_down_window = %q", o.downWindow.String()),
+		LogLevel:  "info",
+		OnLogLine: replicas.read,
+	})
 	mode := o.mode
-	client := &http.Client{
+	gw := client.New(d.URL, client.Auth{})
+	gw.HTTP = &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 		Timeout:   60 * time.Second,
 	}
@@ -215,20 +172,19 @@ func measure(o options, root, work, cfgPath string, fns []function) (map[string]
 		for _, f := range fns {
 			for attempt := 0; ; attempt++ {
 				if attempt == 3 {
-					return nil, nil, "", fmt.Errorf("%s: no cold request in 3 attempts", f.name)
+					p.Fatalf("%s: no cold request in 3 attempts", f.name)
 				}
 				// Get the function to zero.
-				if d.live(f.name) > 0 {
+				if replicas.live(f.name) > 0 {
 					switch mode {
 					case "restart":
-						d.stop()
-						if d, err = startDaemon(exe, cfgPath, o.listen, logf); err != nil {
-							return nil, nil, "", err
-						}
+						d.Stop()
+						replicas.reset()
+						d.Start()
 					default:
-						if !d.waitZero(f.name, o.idleTimeout) {
+						if !replicas.waitZero(f.name, o.idleTimeout) {
 							if mode == "idle" {
-								return nil, nil, "", fmt.Errorf("%s did not scale to zero within %s", f.name, o.idleTimeout)
+								p.Fatalf("%s did not scale to zero within %s", f.name, o.idleTimeout)
 							}
 							fmt.Fprintf(os.Stderr, "# %s did not scale to zero within %s: restarting the daemon before each sample instead\n", f.name, o.idleTimeout)
 							mode = "restart"
@@ -240,7 +196,7 @@ func measure(o options, root, work, cfgPath string, fns []function) (map[string]
 					}
 				}
 				time.Sleep(o.settle)
-				s, err := coldRequest(client, d, o.listen, f.name)
+				s, err := coldRequest(gw, replicas, f.name)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "# %s sample %d: %v\n", f.name, i+1, err)
 					continue
@@ -249,9 +205,9 @@ func measure(o options, root, work, cfgPath string, fns []function) (map[string]
 				break
 			}
 			time.Sleep(o.settle)
-			dt, err := directStart(sp, f, tmp, o.poll)
+			dt, err := directStart(p, direct, f, tmp, o.poll)
 			if err != nil {
-				return nil, nil, "", fmt.Errorf("direct %s: %w", f.name, err)
+				p.Fatalf("direct %s: %v", f.name, err)
 			}
 			floor[f.name] = append(floor[f.name], dt)
 			s := cold[f.name][len(cold[f.name])-1]
@@ -262,14 +218,14 @@ func measure(o options, root, work, cfgPath string, fns []function) (map[string]
 	if mode == "auto" {
 		mode = "idle"
 	}
-	return cold, floor, mode, nil
+	return cold, floor, mode
 }
 
-func coldRequest(client *http.Client, d *daemon, listen, name string) (coldSample, error) {
+func coldRequest(gw *client.Gateway, replicas *tracker, name string) (coldSample, error) {
 	var s coldSample
-	mark := d.readies(name)
+	mark := replicas.readies(name)
 	t0 := time.Now()
-	resp, err := client.Get("http://" + listen + "/function/" + name + "/")
+	resp, err := gw.Invoke(context.Background(), client.Invocation{Function: name, Method: http.MethodGet, Path: "/"})
 	if err != nil {
 		return s, err
 	}
@@ -290,7 +246,7 @@ func coldRequest(client *http.Client, d *daemon, listen, name string) (coldSampl
 	if s.held, err = time.ParseDuration(h); err != nil {
 		return s, fmt.Errorf("X-Faasd-Cold-Start %q: %w", h, err)
 	}
-	ev, ok := d.readyAfter(name, mark, 2*time.Second)
+	ev, ok := replicas.readyAfter(name, mark, 2*time.Second)
 	if !ok {
 		return s, errors.New(`no "replica ready" line in the daemon log`)
 	}
@@ -301,11 +257,8 @@ func coldRequest(client *http.Client, d *daemon, listen, name string) (coldSampl
 	return s, nil
 }
 
-// daemon is a running bin/faasd whose log tells which replicas live.
-type daemon struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-
+// tracker follows the daemon's log to tell which replicas live and when they got ready.
+type tracker struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change below
 	fns     map[string]*track
@@ -324,109 +277,74 @@ type readyEvent struct {
 	readySeen   time.Time
 }
 
-func startDaemon(exe, cfgPath, listen string, logf *os.File) (*daemon, error) {
-	if c, err := net.DialTimeout("tcp", listen, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("%s is in use (set -listen)", listen)
-	}
-	cmd := exec.Command(exe, "serve", "-f", cfgPath)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout = logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	d := &daemon{cmd: cmd, exited: make(chan struct{}), changed: make(chan struct{}), fns: map[string]*track{}}
-	go d.read(stderr, logf)
-	go func() { cmd.Wait(); close(d.exited) }()
-	setCurrent(d)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return d, nil
-			}
-		}
-		select {
-		case <-d.exited:
-			return nil, fmt.Errorf("faasd exited at start: see %s", logf.Name())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			d.stop()
-			return nil, fmt.Errorf("faasd not healthy within 10s: see %s", logf.Name())
-		}
-	}
+func newTracker() *tracker {
+	return &tracker{changed: make(chan struct{}), fns: map[string]*track{}}
 }
 
-// read copies the daemon's log to logf and follows the replica lines.
-func (d *daemon) read(r io.Reader, logf io.Writer) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		seen := time.Now()
-		line := sc.Text()
-		fmt.Fprintln(logf, line)
-		kv := parseLogfmt(line)
-		name := kv["function"]
-		if name == "" {
-			continue
-		}
-		d.mu.Lock()
-		t := d.fns[name]
-		if t == nil {
-			t = &track{}
-			d.fns[name] = t
-		}
-		switch kv["msg"] {
-		case "replica started":
-			t.live++
-			t.started = seen
-		case "replica stopped", "replica failed":
-			t.live--
-		case "replica ready":
-			after, _ := time.ParseDuration(kv["after"])
-			t.readyEvents = append(t.readyEvents, readyEvent{after: after, startedSeen: t.started, readySeen: seen})
-		default:
-			d.mu.Unlock()
-			continue
-		}
-		close(d.changed)
-		d.changed = make(chan struct{})
-		d.mu.Unlock()
-	}
+// reset forgets every replica: the daemon was restarted, and took them with it.
+func (r *tracker) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fns = map[string]*track{}
 }
 
-func (d *daemon) live(name string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t := d.fns[name]; t != nil {
+// read follows one line of the daemon's log.
+func (r *tracker) read(line string) {
+	seen := time.Now()
+	kv := testkit.ParseLogLine(line)
+	name := kv["function"]
+	if name == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := r.fns[name]
+	if t == nil {
+		t = &track{}
+		r.fns[name] = t
+	}
+	switch kv["msg"] {
+	case "replica started":
+		t.live++
+		t.started = seen
+	case "replica stopped", "replica failed":
+		t.live--
+	case "replica ready":
+		after, _ := time.ParseDuration(kv["after"])
+		t.readyEvents = append(t.readyEvents, readyEvent{after: after, startedSeen: t.started, readySeen: seen})
+	default:
+		return
+	}
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *tracker) live(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.fns[name]; t != nil {
 		return t.live
 	}
 	return 0
 }
 
-func (d *daemon) readies(name string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if t := d.fns[name]; t != nil {
+func (r *tracker) readies(name string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.fns[name]; t != nil {
 		return len(t.readyEvents)
 	}
 	return 0
 }
 
 // await waits until cond holds, under the lock, or timeout.
-func (d *daemon) await(timeout time.Duration, cond func() bool) bool {
+func (r *tracker) await(timeout time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		d.mu.Lock()
-		ok, ch := cond(), d.changed
-		d.mu.Unlock()
+		r.mu.Lock()
+		ok, ch := cond(), r.changed
+		r.mu.Unlock()
 		if ok {
 			return true
 		}
@@ -434,20 +352,18 @@ func (d *daemon) await(timeout time.Duration, cond func() bool) bool {
 		case <-ch:
 		case <-deadline.C:
 			return false
-		case <-d.exited:
-			return false
 		}
 	}
 }
 
-func (d *daemon) waitZero(name string, timeout time.Duration) bool {
-	return d.await(timeout, func() bool { t := d.fns[name]; return t == nil || t.live <= 0 })
+func (r *tracker) waitZero(name string, timeout time.Duration) bool {
+	return r.await(timeout, func() bool { t := r.fns[name]; return t == nil || t.live <= 0 })
 }
 
-func (d *daemon) readyAfter(name string, mark int, timeout time.Duration) (readyEvent, bool) {
+func (r *tracker) readyAfter(name string, mark int, timeout time.Duration) (readyEvent, bool) {
 	var ev readyEvent
-	ok := d.await(timeout, func() bool {
-		t := d.fns[name]
+	ok := r.await(timeout, func() bool {
+		t := r.fns[name]
 		if t == nil || len(t.readyEvents) <= mark {
 			return false
 		}
@@ -457,113 +373,22 @@ func (d *daemon) readyAfter(name string, mark int, timeout time.Duration) (ready
 	return ev, ok
 }
 
-// current is the running daemon, which an interrupt of this program stops first.
-var (
-	currentMu sync.Mutex
-	current   *daemon
-)
-
-func setCurrent(d *daemon) {
-	currentMu.Lock()
-	current = d
-	currentMu.Unlock()
-}
-
-// stopOnSignal makes SIGINT and SIGTERM stop the daemon (and so its replicas) before exiting.
-func stopOnSignal() {
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		sig := <-sigs
-		fmt.Fprintf(os.Stderr, "# %s: stopping the daemon\n", sig)
-		currentMu.Lock()
-		d := current
-		currentMu.Unlock()
-		if d != nil {
-			d.stop()
-		}
-		os.Exit(130)
-	}()
-}
-
-// stop ends the daemon gracefully (it stops its replicas), or kills it after 20 s.
-func (d *daemon) stop() {
-	select {
-	case <-d.exited:
-		return
-	default:
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.exited:
-	case <-time.After(20 * time.Second):
-		fmt.Fprintln(os.Stderr, "# faasd did not stop within 20s: killing it")
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-	}
-}
-
-// parseLogfmt reads the key=value pairs of a slog text line; values may be quoted.
-func parseLogfmt(line string) map[string]string {
-	kv := map[string]string{}
-	for line != "" {
-		line = strings.TrimLeft(line, " ")
-		eq := strings.IndexByte(line, '=')
-		if eq < 0 {
-			break
-		}
-		key := line[:eq]
-		line = line[eq+1:]
-		var val string
-		if strings.HasPrefix(line, `"`) {
-			// Find the closing quote, skipping escaped ones.
-			end := 1
-			for end < len(line) && line[end] != '"' {
-				if line[end] == '\\' {
-					end++
-				}
-				end++
-			}
-			if end >= len(line) {
-				end = len(line) - 1
-			}
-			if v, err := strconv.Unquote(line[:end+1]); err == nil {
-				val = v
-			} else {
-				val = line[1:end]
-			}
-			line = line[min(end+1, len(line)):]
-		} else {
-			sp := strings.IndexByte(line, ' ')
-			if sp < 0 {
-				sp = len(line)
-			}
-			val, line = line[:sp], line[sp:]
-		}
-		kv[key] = val
-	}
-	return kv
-}
-
 // directStart runs a program once without faasd, as nobody with a private /tmp, and
 // returns the time from exec to its first 200 OK: connect is retried every poll until the
 // port accepts, then one GET goes over that connection.
-func directStart(sp *spawner, f function, tmp string, poll time.Duration) (time.Duration, error) {
-	port, err := freePort()
-	if err != nil {
-		return 0, err
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+func directStart(p *testkit.Program, direct *testkit.PrivateTmp, f function, tmp string, poll time.Duration) (time.Duration, error) {
+	addr := testkit.FreeAddr(p)
+	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(f.argv[0], f.argv[1:]...)
 	cmd.Dir = f.workdir
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "PORT=" + strconv.Itoa(port)}
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "PORT=" + port}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:    true,
 		Pdeathsig:  syscall.SIGKILL,
 		Credential: &syscall.Credential{Uid: 65534, Gid: 65534},
 	}
 	t0 := time.Now()
-	if err := sp.start(cmd); err != nil {
+	if err := direct.Start(cmd); err != nil {
 		return 0, err
 	}
 	exited := make(chan error, 1)
@@ -583,23 +408,7 @@ func directStart(sp *spawner, f function, tmp string, poll time.Duration) (time.
 		conn, err := net.Dial("tcp", addr)
 		if err == nil {
 			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
-				return 0, err
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				return 0, err
-			}
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return 0, err
-			}
-			if resp.StatusCode != http.StatusOK {
-				return 0, fmt.Errorf("status %s", resp.Status)
-			}
-			return time.Since(t0), nil
+			return firstAnswer(conn, addr, t0)
 		}
 		select {
 		case err := <-exited:
@@ -613,62 +422,25 @@ func directStart(sp *spawner, f function, tmp string, poll time.Duration) (time.
 	}
 }
 
-// spawner starts processes from one OS thread that has its own mount namespace with dir
-// bound on /tmp, so that the children see dir as /tmp (as faasd's replicas see theirs) and
-// the host's /tmp/.lock is left alone. The rest of this program keeps the host's mounts.
-type spawner struct {
-	reqs chan spawnReq
-}
-
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func newPrivateTmpSpawner(dir string) (*spawner, error) {
-	sp := &spawner{reqs: make(chan spawnReq)}
-	ready := make(chan error, 1)
-	go func() {
-		// Never unlocked: when this goroutine ends, its thread (and namespace) go too.
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
-			ready <- fmt.Errorf("unshare: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			ready <- fmt.Errorf("make mounts private: %w", err)
-			return
-		}
-		if err := unix.Mount(dir, "/tmp", "", unix.MS_BIND, ""); err != nil {
-			ready <- fmt.Errorf("bind %s on /tmp: %w", dir, err)
-			return
-		}
-		ready <- nil
-		for r := range sp.reqs {
-			r.done <- r.cmd.Start()
-		}
-	}()
-	if err := <-ready; err != nil {
-		return nil, err
+// firstAnswer sends one GET on conn and returns the time from t0 to its 200 OK read whole.
+func firstAnswer(conn net.Conn, addr string, t0 time.Time) (time.Duration, error) {
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, err
 	}
-	return sp, nil
-}
-
-func (sp *spawner) start(cmd *exec.Cmd) error {
-	done := make(chan error, 1)
-	sp.reqs <- spawnReq{cmd: cmd, done: done}
-	return <-done
-}
-
-func (sp *spawner) close() { close(sp.reqs) }
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("status %s", resp.Status)
+	}
+	return time.Since(t0), nil
 }
 
 func report(o options, mode string, fns []function, cold map[string][]coldSample, floor map[string][]time.Duration) {
@@ -750,27 +522,6 @@ func msSigned(d time.Duration) string {
 		return "+" + ms(d)
 	}
 	return ms(d)
-}
-
-// findRoot walks up from the working directory to the module faasd.
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.HasPrefix(string(data), "module faasd\n") {
-			if strings.HasPrefix(dir+"/", "/tmp/") {
-				return "", fmt.Errorf("%s is under /tmp, which replicas see as their private /tmp", dir)
-			}
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the faasd repository")
-		}
-		dir = parent
-	}
 }
 
 func loadavg() string {

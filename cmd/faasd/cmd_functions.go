@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"faasd/api"
+	"faasd/client"
 )
 
 // listCmd prints the functions like `faas-cli list`.
@@ -37,21 +41,21 @@ func (c *listCmd) run(ctx context.Context, env *environment, args []string) erro
 	}
 	if c.json {
 		var raw json.RawMessage
-		if _, err := gw.call(ctx, "GET", "/system/functions", nil, &raw); err != nil {
+		if _, err := gw.Call(ctx, http.MethodGet, "/system/functions", nil, &raw); err != nil {
 			return err
 		}
 		return printJSON(env, raw)
 	}
-	fns, err := gw.functions(ctx)
+	fns, err := gw.Functions(ctx)
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(fns, func(a, b functionStatus) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(fns, func(a, b api.FunctionStatus) int { return strings.Compare(a.Name, b.Name) })
 	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
 	if c.verbose {
 		fmt.Fprintln(w, "Function\tCommand\tInvocations\tReplicas\tReady\tStatus\tSource")
 		for _, f := range fns {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.Name, commandOf(f), int64(f.InvocationCount), f.Replicas, f.AvailableReplicas, or(f.Status, "-"), or(f.Source, "-"))
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.Name, commandOf(f), int64(f.InvocationCount), f.Replicas, f.AvailableReplicas, cmp.Or(f.Status, "-"), cmp.Or(f.Source, "-"))
 		}
 	} else {
 		fmt.Fprintln(w, "Function\tInvocations\tReplicas")
@@ -77,7 +81,7 @@ func printJSON(env *environment, raw json.RawMessage) error {
 
 // commandOf is what a function runs, as a user would type it; the image when that is all
 // there is (functions deployed by stock OpenFaaS clients report one).
-func commandOf(f functionStatus) string {
+func commandOf(f api.FunctionStatus) string {
 	switch {
 	case len(f.Command) > 0:
 		return strings.Join(f.Command, " ")
@@ -87,13 +91,6 @@ func commandOf(f functionStatus) string {
 		return f.Image
 	}
 	return "-"
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // describeCmd prints one function's status, like `faas-cli describe`.
@@ -118,15 +115,14 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 	}
 	if c.json {
 		var raw json.RawMessage
-		_, err := gw.call(ctx, "GET", "/system/function/"+name, nil, &raw)
-		if err != nil {
+		if _, err := gw.Call(ctx, http.MethodGet, client.FunctionPath(name), nil, &raw); err != nil {
 			return notFound(err, "function", name)
 		}
 		return printJSON(env, raw)
 	}
-	f, err := gw.function(ctx, name)
+	f, err := gw.Function(ctx, name)
 	if err != nil {
-		return err
+		return notFound(err, "function", name)
 	}
 	ready := "Not Ready"
 	if f.AvailableReplicas > 0 {
@@ -156,7 +152,7 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 	if f.User != "" {
 		row("User", f.User)
 	}
-	row("URL", gw.url+"/function/"+f.Name)
+	row("URL", gw.URL+"/function/"+f.Name)
 	row("Labels", pairs(f.Labels))
 	row("Annotations", pairs(f.Annotations))
 	if len(f.EnvVars) > 0 {
@@ -171,7 +167,7 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 	return w.Flush()
 }
 
-func statusDetail(f functionStatus) string {
+func statusDetail(f api.FunctionStatus) string {
 	if f.Status == "" || f.Status == "ready" && f.Failures == 0 {
 		return ""
 	}
@@ -228,8 +224,7 @@ func (c *scaleCmd) run(ctx context.Context, env *environment, args []string) err
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"serviceName": name, "replicas": c.replicas}
-	if _, err := gw.call(ctx, "POST", "/system/scale-function/"+name, body, nil, http.StatusOK, http.StatusAccepted); err != nil {
+	if err := gw.Scale(ctx, name, c.replicas); err != nil {
 		return notFound(err, "function", name)
 	}
 	fmt.Fprintf(env.stdout, "Scaled %s to %d replicas\n", name, c.replicas)
@@ -252,9 +247,8 @@ func (c *removeCmd) run(ctx context.Context, env *environment, args []string) er
 	if err != nil {
 		return err
 	}
-	body := map[string]string{"functionName": name}
-	_, err = gw.call(ctx, "DELETE", "/system/functions", body, nil, http.StatusOK, http.StatusAccepted)
-	if isStatus(err, http.StatusConflict) {
+	err = gw.Delete(ctx, name)
+	if client.IsStatus(err, http.StatusConflict) {
 		return fmt.Errorf("cannot remove %s: %s", name, strings.TrimPrefix(err.Error(), "409: "))
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+
+	"faasd/client"
 )
 
 // invokeCmd calls a function: stdin is the body, the answer's body goes to stdout.
@@ -44,13 +47,22 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 	if err != nil {
 		return err
 	}
+	if c.callback != "" && !c.async {
+		return fmt.Errorf("%w: --callback needs --async", errUsage)
+	}
 	gw, err := c.client.connect(env)
 	if err != nil {
 		return err
 	}
-	method := strings.ToUpper(c.method)
-	var body io.Reader = http.NoBody
-	if !(isTerminal(env.stdin) && (method == "GET" || method == "HEAD")) {
+	inv := client.Invocation{
+		Function: name,
+		Method:   strings.ToUpper(c.method),
+		Header:   http.Header{"Content-Type": {c.contentType}},
+		Query:    url.Values{},
+		Async:    c.async,
+		Callback: c.callback,
+	}
+	if !(isTerminal(env.stdin) && (inv.Method == "GET" || inv.Method == "HEAD")) {
 		if isTerminal(env.stdin) {
 			fmt.Fprintln(env.stderr, "Reading the body from standard input: end it with Ctrl-D")
 		}
@@ -58,41 +70,22 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 		if err != nil {
 			return fmt.Errorf("read body: %w", err)
 		}
-		body = bytes.NewReader(data)
+		inv.Body = bytes.NewReader(data)
 	}
-	if c.callback != "" && !c.async {
-		return fmt.Errorf("%w: --callback needs --async", errUsage)
+	for _, p := range c.query {
+		inv.Query.Add(p.key, p.value)
 	}
-	route := "/function/"
-	if c.async {
-		route = "/async-function/"
-	}
-	path := route + url.PathEscape(name)
-	if len(c.query) > 0 {
-		q := url.Values{}
-		for _, p := range c.query {
-			q.Add(p.key, p.value)
-		}
-		path += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, gw.url+path, body)
-	if err != nil {
-		return fmt.Errorf("invoke %s: %w", name, err)
-	}
-	req.Header.Set("Content-Type", c.contentType)
 	for _, h := range c.headers {
-		req.Header.Add(h.key, h.value)
+		inv.Header.Add(h.key, h.value)
 	}
-	if c.callback != "" {
-		req.Header.Set("X-Callback-Url", c.callback)
-	}
-	// Functions are open; system credentials never go to them.
-	resp, err := gw.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("cannot reach the gateway at %s (is `faasd serve` running? set --gateway or OPENFAAS_URL): %w", gw.url, unwrapURLError(err))
+	resp, err := gw.Invoke(ctx, inv)
+	switch {
+	case errors.Is(err, client.ErrNoFunction):
+		return fmt.Errorf("no such function: %s", name)
+	case err != nil && ctx.Err() != nil:
+		return nil // interrupted
+	case err != nil:
+		return err
 	}
 	defer resp.Body.Close()
 	if c.async && resp.StatusCode == http.StatusAccepted {
@@ -101,17 +94,7 @@ func (c *invokeCmd) run(ctx context.Context, env *environment, args []string) er
 		fmt.Fprintln(env.stdout, resp.Header.Get("X-Call-Id"))
 		return nil
 	}
-	var answer io.Reader = resp.Body
-	if resp.StatusCode == http.StatusNotFound {
-		// The gateway's own 404 says the name is unknown; a function's 404 is its answer.
-		head := make([]byte, 512)
-		n, _ := io.ReadFull(resp.Body, head)
-		if bytes.HasPrefix(head[:n], []byte("error finding function ")) {
-			return fmt.Errorf("no such function: %s", name)
-		}
-		answer = io.MultiReader(bytes.NewReader(head[:n]), resp.Body)
-	}
-	if _, err := io.Copy(env.stdout, answer); err != nil && ctx.Err() == nil {
+	if _, err := io.Copy(env.stdout, resp.Body); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("invoke %s: reading the answer: %w", name, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -132,6 +115,8 @@ func isTerminal(r io.Reader) bool {
 
 // keyValues is a repeatable key=value flag.
 type keyValues []kv
+
+type kv struct{ key, value string }
 
 func (k *keyValues) String() string {
 	var parts []string

@@ -8,9 +8,13 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"faasd/cliconfig"
+	"faasd/client"
 )
 
-// loginCmd checks credentials against the gateway and stores them where faas-cli does.
+// loginCmd checks a user and password against the gateway and stores them where faas-cli
+// keeps its logins.
 type loginCmd struct {
 	client        clientFlags
 	user          string
@@ -52,9 +56,9 @@ func (c *loginCmd) run(ctx context.Context, env *environment, args []string) err
 	case password == "":
 		// A local daemon's generated password, from the state directory of the stack
 		// file that describes it.
-		u, p, from, ok := localCredentials(cfg, gw.url)
+		u, p, from, ok := localBasicAuth(cfg, gw.URL)
 		if !ok {
-			return fmt.Errorf("%w: give the password with --password-stdin (no local daemon's state directory found for %s)", errUsage, gw.url)
+			return fmt.Errorf("%w: give the password with --password-stdin (no local daemon's state directory found for %s)", errUsage, gw.URL)
 		}
 		user, password = u, p
 		fmt.Fprintf(env.stdout, "Using the password faasd generated in %s\n", from)
@@ -62,24 +66,24 @@ func (c *loginCmd) run(ctx context.Context, env *environment, args []string) err
 	if password == "" {
 		return errors.New("login: the password is empty")
 	}
-	gw.user, gw.password, gw.bearer, gw.credsFrom = user, password, "", "the command line"
+	gw.Auth, gw.AuthFrom = client.Auth{User: user, Password: password}, "the command line"
 	check, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := gw.functions(check); err != nil {
+	if _, err := gw.Functions(check); err != nil {
 		return err
 	}
-	path, err := credentialsPath(env.getenv)
+	path, err := cliconfig.Path(env.getenv)
 	if err != nil {
 		return err
 	}
-	file, err := readAuthFile(path)
+	logins, err := cliconfig.Read(path)
 	if err != nil {
 		return err
 	}
-	file.setBasic(gw.url, user, password)
-	if err := file.write(path); err != nil {
+	logins.SetBasic(gw.URL, user, password)
+	if err := logins.Write(); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "Credentials of %s for %s saved in %s\n", user, gw.url, path)
+	fmt.Fprintf(env.stdout, "Credentials of %s for %s saved in %s\n", user, gw.URL, path)
 	return nil
 }

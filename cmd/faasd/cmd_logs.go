@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
-	"faasd/api"
+	"faasd/client"
 )
 
 // logsCmd prints a function's output from the daemon's buffer, and with --follow keeps
@@ -41,44 +35,33 @@ func (c *logsCmd) run(ctx context.Context, env *environment, args []string) erro
 	if err != nil {
 		return err
 	}
-	q := url.Values{"name": {name}, "follow": {strconv.FormatBool(c.follow)}, "tail": {strconv.Itoa(c.tail)}}
+	q := client.LogQuery{Name: name, Follow: c.follow, Tail: c.tail}
 	if c.since != "" {
-		since, err := parseSince(c.since, time.Now())
-		if err != nil {
+		if q.Since, err = parseSince(c.since, time.Now()); err != nil {
 			return fmt.Errorf("%w: --since: %w", errUsage, err)
 		}
-		q.Set("since", since.UTC().Format(time.RFC3339))
 	}
 	gw, err := c.client.connect(env)
 	if err != nil {
 		return err
 	}
-	resp, err := gw.request(ctx, "GET", "/system/logs?"+q.Encode(), nil, true)
+	stream, err := gw.Logs(ctx, q)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return err
+		return notFound(err, "function", name)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		return notFound(&apiError{Status: resp.StatusCode, Body: string(b)}, "function", name)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
+	defer stream.Close()
+	for stream.Next() {
 		if c.json {
-			fmt.Fprintf(env.stdout, "%s\n", sc.Bytes())
+			fmt.Fprintf(env.stdout, "%s\n", stream.Line())
 			continue
 		}
-		var m api.LogMessage
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return fmt.Errorf("logs of %s: a line that is not a log message: %w", name, err)
-		}
+		m := stream.Message()
 		fmt.Fprintf(env.stdout, "%s %s (%s) %s\n", m.Timestamp.Local().Format(time.RFC3339Nano), m.Name, m.Instance, m.Text)
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
+	if err := stream.Err(); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("logs of %s: %w", name, err)
 	}
 	return nil

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 
 	"faasd/config"
-	"faasd/stack"
+	"faasd/templates"
 )
 
 // newCmd creates a function from a template and adds it to the stack file.
@@ -30,8 +30,8 @@ func (c *newCmd) run(_ context.Context, env *environment, args []string) error {
 	if c.list {
 		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(w, "Language\tDescription")
-		for _, t := range langTemplates() {
-			fmt.Fprintf(w, "%s\t%s\n", t.lang, t.description)
+		for _, t := range templates.List() {
+			fmt.Fprintf(w, "%s\t%s\n", t.Lang, t.Description)
 		}
 		return w.Flush()
 	}
@@ -45,60 +45,25 @@ func (c *newCmd) run(_ context.Context, env *environment, args []string) error {
 	if err := config.ValidName(name); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	tmpl, err := findTemplate(c.lang)
+	tmpl, err := templates.Find(c.lang)
+	if errors.Is(err, templates.ErrUnknown) {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	if err != nil {
 		return err
 	}
-	stackPath, err := filepath.Abs(c.stack)
+	dir, err := templates.Create(c.stack, name, tmpl)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(filepath.Dir(stackPath), name)
-	if _, err := os.Lstat(dir); err == nil {
-		return fmt.Errorf("new %s: %s already exists", name, dir)
-	}
-	// Check the stack file before writing anything, so that a failure leaves no folder.
-	if _, err := os.Stat(stackPath); err == nil {
-		cfg, err := config.Load(stackPath)
-		if err != nil {
-			return err
-		}
-		if _, ok := cfg.Functions[name]; ok {
-			return fmt.Errorf("new %s: %s already has functions.%s", name, stackPath, name)
+	stackPath, _ := filepath.Abs(c.stack)
+	rel := stackPath
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, stackPath); err == nil {
+			rel = r
 		}
 	}
-	files, err := renderTemplate(tmpl.lang, name)
-	if err != nil {
-		return err
-	}
-	table, err := render(name, tmpl.table)
-	if err != nil {
-		return err
-	}
-	if err := writeTemplate(dir, files); err != nil {
-		os.RemoveAll(dir)
-		return fmt.Errorf("new %s: %w", name, err)
-	}
-	if err := stack.AddFunction(stackPath, name, "# faasd new "+name+" --lang "+tmpl.lang+"\n"+string(table)); err != nil {
-		os.RemoveAll(dir)
-		if errors.Is(err, stack.ErrExists) {
-			return fmt.Errorf("new %s: %w", name, err)
-		}
-		return err
-	}
-	rel, err := filepath.Rel(mustGetwd(), stackPath)
-	if err != nil {
-		rel = stackPath
-	}
-	fmt.Fprintf(env.stdout, "Created %s/ from the %s template and added [functions.%s] to %s\n", dir, tmpl.lang, name, stackPath)
+	fmt.Fprintf(env.stdout, "Created %s/ from the %s template and added [functions.%s] to %s\n", dir, tmpl.Lang, name, stackPath)
 	fmt.Fprintf(env.stdout, "Next: faasd up -f %s --filter %s\n", rel, name)
 	return nil
-}
-
-func mustGetwd() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "/"
-	}
-	return wd
 }

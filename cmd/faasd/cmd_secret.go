@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"faasd/api"
+	"faasd/client"
 )
 
 // secretCmd manages secrets: create, update, list, remove.
@@ -40,8 +40,8 @@ func (c *secretCmd) run(ctx context.Context, env *environment, args []string) er
 		if len(args) > 0 {
 			return fmt.Errorf("%w: secret list takes no arguments", errUsage)
 		}
-		var secrets []api.Secret
-		if _, err := gw.call(ctx, "GET", "/system/secrets", nil, &secrets, http.StatusOK, http.StatusAccepted); err != nil {
+		secrets, err := gw.Secrets(ctx)
+		if err != nil {
 			return err
 		}
 		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
@@ -59,14 +59,13 @@ func (c *secretCmd) run(ctx context.Context, env *environment, args []string) er
 		if err != nil {
 			return err
 		}
-		body := api.Secret{Name: name, RawValue: value}
 		if action == "create" {
-			_, err = gw.call(ctx, "POST", "/system/secrets", body, nil, http.StatusOK, http.StatusCreated, http.StatusAccepted)
-			if isStatus(err, http.StatusConflict) {
+			err = gw.CreateSecret(ctx, name, value)
+			if client.IsStatus(err, http.StatusConflict) {
 				return fmt.Errorf("secret %s already exists: change it with `faasd secret update %s`", name, name)
 			}
 		} else {
-			_, err = gw.call(ctx, "PUT", "/system/secrets", body, nil, http.StatusOK, http.StatusAccepted)
+			err = gw.UpdateSecret(ctx, name, value)
 		}
 		if err != nil {
 			return notFound(err, "secret", name)
@@ -78,7 +77,7 @@ func (c *secretCmd) run(ctx context.Context, env *environment, args []string) er
 		if err != nil {
 			return err
 		}
-		if _, err := gw.call(ctx, "DELETE", "/system/secrets", map[string]string{"name": name}, nil, http.StatusOK, http.StatusAccepted); err != nil {
+		if err := gw.DeleteSecret(ctx, name); err != nil {
 			return notFound(err, "secret", name)
 		}
 		fmt.Fprintf(env.stdout, "Removed secret %s\n", name)

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
-
-	"faasd/api"
 )
 
 // versionCmd prints the client's version and the gateway's.
@@ -29,11 +27,11 @@ func (c *versionCmd) run(ctx context.Context, env *environment, _ []string) erro
 	if err != nil {
 		return err
 	}
-	var info api.Info
-	if _, err := gw.call(ctx, "GET", "/system/info", nil, &info); err != nil {
+	info, err := gw.Info(ctx)
+	if err != nil {
 		return err
 	}
 	p := info.Provider
-	fmt.Fprintf(env.stdout, "gateway %s\n  provider: %s (%s)\n  version:  %s\n  commit:   %s\n  arch:     %s\n", gw.url, p.Provider, p.Orchestration, p.Version.Release, p.Version.SHA, info.Arch)
+	fmt.Fprintf(env.stdout, "gateway %s\n  provider: %s (%s)\n  version:  %s\n  commit:   %s\n  arch:     %s\n", gw.URL, p.Provider, p.Orchestration, p.Version.Release, p.Version.SHA, info.Arch)
 	return nil
 }

@@ -11,15 +11,19 @@ import (
 )
 
 func main() {
-	// The spawn shim must act before anything else: it is this binary re-executed inside
-	// a replica's new namespaces.
+	actAsShim()
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "faasd:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// actAsShim is the spawn shim when this binary was re-executed as one inside a replica's
+// new namespaces, which must act before anything else; otherwise it returns.
+func actAsShim() {
 	if len(os.Args) > 1 && os.Args[1] == supervisor.ShimArg {
 		err := supervisor.Shim()
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(127)
-	}
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "faasd:", err)
-		os.Exit(exitCode(err))
 	}
 }

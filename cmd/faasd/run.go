@@ -97,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return cmd.run(ctx, env, positional)
+	return explain(cmd.run(ctx, env, positional))
 }
 
 func usage(w io.Writer) {

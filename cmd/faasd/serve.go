@@ -2,34 +2,25 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
+	"slices"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
-	"faasd/api"
 	"faasd/catalog"
 	"faasd/config"
+	"faasd/filewatch"
+	"faasd/gate"
 	"faasd/proxy"
 	"faasd/scaler"
+	"faasd/statedir"
 	"faasd/supervisor"
 	"faasd/webui"
-)
-
-// Bounds on a graceful stop: in-flight requests get httpDrain to finish, then replicas
-// are stopped (each drains, gets SIGTERM, then SIGKILL after its grace) within stopLimit.
-const (
-	httpDrain = 30 * time.Second
-	stopLimit = 60 * time.Second
 )
 
 type serveCmd struct {
@@ -43,6 +34,9 @@ func (c *serveCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
+// run starts the daemon's parts in dependency order and stops them in the reverse order,
+// each by a defer: scaling, then HTTP (in-flight requests finish), then the gate (nothing
+// starts any more), the replicas, and last the services they used.
 func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
@@ -53,217 +47,228 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err != nil {
 		return err
 	}
-	// Signals are handled here and nowhere else: the first SIGTERM or SIGINT stops
-	// gracefully, a second forces; SIGHUP reloads.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	sigs := watchSignals(ctx, log)
+	defer sigs.close()
+	defer log.Info("stopped")
 
-	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o700); err != nil {
+	state := statedir.New(cfg.Gateway.StateDir)
+	if err := os.MkdirAll(state.Root, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	secretsDir := filepath.Join(cfg.Gateway.StateDir, "secrets", api.Namespace)
-	sup, err := supervisor.New(supervisor.Options{StateDir: cfg.Gateway.StateDir, Logger: log, SecretsDir: secretsDir})
-	if err != nil {
-		return err
-	}
-	// Services start before the functions that depend on them and stop after them; the
-	// gate holds a function back until its services are ready.
 	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log})
-	gate := newServiceGate(sup, svcs, log)
-	reg, err := catalog.Open(cfg.Gateway.StateDir, cfg.Gateway, gate, log)
+	defer func() { stopWithin(sigs.forced, stopLimit, "stop services", svcs.Stop, log) }()
+	sup, err := supervisor.New(supervisor.Options{StateDir: state.Root, SecretsDir: state.Secrets(), Logger: log})
 	if err != nil {
-		sup.Stop(context.Background())
 		return err
 	}
-	var creds *proxy.Credentials
-	if cfg.Gateway.Auth {
-		c, err := proxy.LoadCredentials(filepath.Join(cfg.Gateway.StateDir, "credentials"))
-		if err != nil {
-			sup.Stop(context.Background())
-			return err
-		}
-		creds = &c
+	defer func() { stopWithin(sigs.budget(), 0, "stop replicas", sup.Stop, log) }()
+	// Services start before the functions that depend on them; the gate holds a function
+	// back until its services are ready.
+	gt := gate.New(runner{sup}, svcs, log)
+	defer gt.Close()
+	cat, err := catalog.Open(state, cfg.Gateway, gt, log)
+	if err != nil {
+		return err
 	}
-	px := proxy.New(proxy.Options{
-		Catalog:      reg,
+	creds, err := basicAuth(cfg.Gateway, state)
+	if err != nil {
+		return err
+	}
+	px := newProxy(cfg.Gateway, creds, cat, sup, log)
+	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // unless Serve took it, which Shutdown closes
+	adminLn, err := listenAdmin(cfg.Gateway.AdminListen)
+	if err != nil {
+		return err
+	}
+	if adminLn != nil {
+		defer adminLn.Close()
+	}
+	srv := newHTTPServer(cfg.Gateway, px, log)
+	// Deferred in this order, the queue stops after HTTP (which pauses it) and before the
+	// replicas its running calls need.
+	async := serveQueue(cfg, px, sup, srv, log)
+	defer async.stop()
+	defer drainHTTP(srv, sigs, log)
+	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
+		Interval:   cfg.Gateway.ScaleInterval,
+		DownWindow: cfg.Gateway.ScaleDownWindow,
+	}, time.Now, log)
+	px.ReportGauges(proxy.Gauges{Replicas: sup, Rates: sc, Services: svcs})
+
+	if err := startServices(sigs.stopping, svcs, cfg.Services, log); err != nil {
+		if sigs.stopping.Err() != nil {
+			return nil // stopped by the operator while waiting
+		}
+		return err
+	}
+	served := make(chan error, 2)
+	go func() { served <- srv.Serve(ln) }()
+	if adminLn != nil {
+		go func() { served <- srv.Serve(adminLn) }()
+		log.Info("the API, UI and metrics are served on the admin port only", "admin_listen", adminLn.Addr().String())
+	}
+	cat.SetFile(cfg.Path, cfg.Functions)
+	async.start()
+	defer runInBackground(sc.Run)()
+	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(cat.List()), "auth", creds != nil, "version", version)
+	if creds != nil {
+		log.Info("the API and UI need basic auth", "user", creds.User, "password_file", state.BasicAuthPassword())
+	}
+	return serveUntilStopped(cfg, cat, svcs, served, sigs, log)
+}
+
+// basicAuth is what /system and /ui require, when the configuration asks for auth: the
+// state directory's user and password, made on first start.
+func basicAuth(g config.Gateway, state statedir.Layout) (*proxy.Credentials, error) {
+	if !g.Auth {
+		return nil, nil
+	}
+	user, password, err := state.EnsureBasicAuth()
+	if err != nil {
+		return nil, err
+	}
+	return &proxy.Credentials{User: user, Password: password}, nil
+}
+
+// newProxy builds the gateway's handler over the catalog and the supervisor.
+func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, log *slog.Logger) *proxy.Proxy {
+	return proxy.New(proxy.Options{
+		Catalog:      cat,
 		Control:      sup,
 		Credentials:  creds,
-		ReadTimeout:  cfg.Gateway.ReadTimeout,
-		WriteTimeout: cfg.Gateway.WriteTimeout,
+		ReadTimeout:  g.ReadTimeout,
+		WriteTimeout: g.WriteTimeout,
 		Commit:       commit,
 		Backends:     sup,
 		Logger:       log,
-		MaxBodyBytes: cfg.Gateway.MaxBodyBytes,
-		HoldTimeout:  cfg.Gateway.ScaleFromZeroTimeout,
-		MaxHeld:      cfg.Gateway.MaxHeldRequests,
+		MaxBodyBytes: g.MaxBodyBytes,
+		HoldTimeout:  g.ScaleFromZeroTimeout,
+		MaxHeld:      g.MaxHeldRequests,
 		Version:      version,
 		UI:           webui.Handler(),
+
+		SeparateAdmin: g.AdminListen != "",
+		OwnNames:      func() config.OwnNames { return config.LocalNames(g) },
 	})
-	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
-	if err != nil {
-		sup.Stop(context.Background())
-		return fmt.Errorf("listen: %w", err)
+}
+
+// drainHTTP stops accepting and lets the requests in flight finish, within httpDrain and
+// the stop budget; what is left then is cut.
+func drainHTTP(srv *http.Server, sigs *signals, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(sigs.budget(), httpDrain)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still in flight at shutdown", "err", err)
+		srv.Close()
 	}
+}
+
+func newHTTPServer(g config.Gateway, px *proxy.Proxy, log *slog.Logger) *http.Server {
 	srv := &http.Server{
 		Handler:           px,
-		ReadHeaderTimeout: cfg.Gateway.ReadHeaderTimeout,
+		ConnContext:       proxy.ConnContext,
+		ReadHeaderTimeout: g.ReadHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(px.Close)
-	async := serveQueue(cfg, px, sup, srv, log)
-	defer async.stop()
-	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
-		Interval:   cfg.Gateway.ScaleInterval,
-		DownWindow: cfg.Gateway.ScaleDownWindow,
-	}, time.Now, log)
-	px.Metrics().RegisterMetricsWriter(writeFunctionMetrics(sup, px, sc))
-	px.Metrics().RegisterMetricsWriter(writeServiceMetrics(svcs))
+	return srv
+}
 
-	if err := startServices(svcs, cfg.Services, sigs, log); err != nil {
-		gate.close()
-		ln.Close()
-		sup.Stop(context.Background())
-		if errors.Is(err, errStoppedWhileStarting) {
-			return nil
-		}
-		return err
+// startServices starts the file's services and waits until every one is ready, so that
+// the functions start against running dependencies. A service that fails to come up ends
+// the daemon with its reason; the end of ctx (a stop signal) ends the wait.
+func startServices(ctx context.Context, svcs *supervisor.Services, specs map[string]*config.Service, log *slog.Logger) error {
+	if len(specs) == 0 {
+		return nil
 	}
+	log.Info("starting services", "services", slices.Sorted(maps.Keys(specs)))
+	svcs.Apply(specs)
+	return svcs.WaitReady(ctx)
+}
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	reg.SetFile(cfg.Path, cfg.Functions)
-	async.start()
-	scaleCtx, stopScaling := context.WithCancel(context.Background())
-	defer stopScaling()
-	go sc.Run(scaleCtx)
-	log.Info("faasd serving", "listen", ln.Addr().String(), "config", cfg.Path, "functions", len(reg.List()), "auth", creds != nil, "version", version)
-	if creds != nil {
-		log.Info("the API and UI need basic auth", "user", creds.User, "password_file", filepath.Join(cfg.Gateway.StateDir, "credentials", "basic-auth-password"))
+// serveUntilStopped reloads the configuration on SIGHUP and when the file changes, until a
+// stop signal or a failure of the HTTP server.
+func serveUntilStopped(cfg *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, served <-chan error, sigs *signals, log *slog.Logger) error {
+	var changes <-chan string
+	if w, err := watchConfig(cfg.Path, log); err != nil {
+		log.Warn("config file not watched: reload with SIGHUP", "err", err)
+	} else {
+		defer w.Close()
+		changes = w.Changes()
 	}
-
-	changes, stopWatch := watchFile(cfg.Path, log)
-	defer stopWatch()
 	for {
 		select {
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, reg, svcs, log, "SIGHUP")
-				continue
-			}
-			log.Info("stopping", "signal", sig.String())
-			stopScaling()
-			gate.close()
-			return shutdown(srv, sup, svcs, sigs, log)
+		case <-sigs.reload:
+			cfg = reload(cfg, cat, svcs, log, "SIGHUP")
 		case <-changes:
-			cfg = reload(cfg, reg, svcs, log, "file changed")
+			cfg = reload(cfg, cat, svcs, log, "file changed")
 		case err := <-served:
-			gate.close()
-			sup.Stop(context.Background())
-			stopServices(svcs, log)
 			return fmt.Errorf("serve: %w", err)
-		case <-ctx.Done():
-			stopScaling()
-			gate.close()
-			return shutdown(srv, sup, svcs, sigs, log)
+		case <-sigs.stopping.Done():
+			return nil
 		}
 	}
 }
 
+// watchConfig reports changes of the configuration file once a save has settled.
+func watchConfig(path string, log *slog.Logger) (*filewatch.Watcher, error) {
+	w, err := filewatch.New(150*time.Millisecond, func(err error) { log.Warn("config watch", "err", err) })
+	if err != nil {
+		return nil, err
+	}
+	if err := w.File(path, path); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// listenAdmin opens the admin port of [gateway] admin_listen, or nothing when it is unset.
+func listenAdmin(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin_listen: %w", err)
+	}
+	return proxy.AdminListener(ln), nil
+}
+
 // reload applies a changed file; an invalid one is reported and the running config stays.
-func reload(cur *config.Config, reg *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
+func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
 	if err != nil {
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
 		return cur
 	}
-	if next.Gateway != cur.Gateway {
+	if !next.Gateway.Equal(cur.Gateway) {
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}
 	log.Info("config reloaded", "why", why, "functions", len(next.Functions), "services", len(next.Services))
 	// New services start first; the gate lets their functions through once they are ready.
 	svcs.Apply(next.Services)
-	reg.SetFile(next.Path, next.Functions)
+	cat.SetFile(next.Path, next.Functions)
 	return next
 }
 
-// shutdown stops accepting, lets in-flight requests finish, stops every replica, then the
-// services they used. A second signal cuts all of it short.
-func shutdown(srv *http.Server, sup *supervisor.Supervisor, svcs *supervisor.Services, sigs <-chan os.Signal, log *slog.Logger) error {
-	forced, force := context.WithCancel(context.Background())
-	defer force()
-	ctx, cancel := context.WithTimeout(forced, stopLimit)
-	defer cancel()
+// runInBackground runs fn until the returned function cancels it and waits for it.
+func runInBackground(fn func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
-		select {
-		case sig := <-sigs:
-			log.Warn("second signal: stopping now", "signal", sig.String())
-			force()
-		case <-forced.Done():
-		}
+		defer close(done)
+		fn(ctx)
 	}()
-	httpCtx, cancelHTTP := context.WithTimeout(ctx, httpDrain)
-	defer cancelHTTP()
-	if err := srv.Shutdown(httpCtx); err != nil {
-		log.Warn("requests still in flight at shutdown", "err", err)
-		srv.Close()
+	return func() {
+		cancel()
+		<-done
 	}
-	if err := sup.Stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("stop replicas", "err", err)
-	}
-	// Last, once no replica needs them, and with a budget of their own: a database
-	// flushes on SIGTERM.
-	svcCtx, cancelSvc := context.WithTimeout(forced, stopLimit)
-	defer cancelSvc()
-	if err := svcs.Stop(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("stop services", "err", err)
-	}
-	log.Info("stopped")
-	return nil
-}
-
-// watchFile reports changes of a file. It watches the directory, because editors and
-// config management replace files by renaming over them, which ends a watch on the file.
-func watchFile(path string, log *slog.Logger) (<-chan struct{}, func()) {
-	out := make(chan struct{}, 1)
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		log.Warn("config file not watched: reload with SIGHUP", "err", err)
-		return out, func() {}
-	}
-	if err := w.Add(filepath.Dir(path)); err != nil {
-		log.Warn("config file not watched: reload with SIGHUP", "err", err)
-		w.Close()
-		return out, func() {}
-	}
-	go func() {
-		// Writers often produce several events per save; settle before reloading.
-		var settle <-chan time.Time
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if filepath.Clean(ev.Name) == path && !ev.Has(fsnotify.Chmod) {
-					settle = time.After(150 * time.Millisecond)
-				}
-			case <-settle:
-				settle = nil
-				select {
-				case out <- struct{}{}:
-				default:
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				log.Warn("config watch", "err", err)
-			}
-		}
-	}()
-	return out, func() { w.Close() }
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"faasd/config"
 	"faasd/proxy"
 	"faasd/queue"
+	"faasd/statedir"
 	"faasd/supervisor"
 )
 
@@ -29,7 +29,7 @@ func serveQueue(cfg *config.Config, px *proxy.Proxy, sup *supervisor.Supervisor,
 	}
 	q := queue.New(queue.Options{
 		Config:    cfg.Queue,
-		Dir:       filepath.Join(cfg.Gateway.StateDir, "queue"),
+		Dir:       statedir.New(cfg.Gateway.StateDir).Queue(),
 		Invoker:   px,
 		Functions: queueFunctions{sup},
 		Metrics:   px.Metrics(),

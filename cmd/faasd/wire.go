@@ -1,16 +1,14 @@
 package main
 
 import (
-	"fmt"
-	"io"
-
-	"github.com/VictoriaMetrics/metrics"
-
-	"faasd/api"
+	"faasd/config"
 	"faasd/proxy"
 	"faasd/scaler"
 	"faasd/supervisor"
 )
+
+// The adapters below fit the supervisor and the proxy to the small interfaces their
+// consumers declare; they hold no state and decide nothing.
 
 // scaleTarget lets the scaler read and set replica counts of the supervisor.
 type scaleTarget struct{ sup *supervisor.Supervisor }
@@ -39,24 +37,12 @@ func (s loadSource) Observe(name string) scaler.Observation {
 	return scaler.Observation{Requests: st.Requests, InFlight: int(st.InFlight)}
 }
 
-// writeFunctionMetrics adds the per-function state that lives outside the proxy's
-// counters to every scrape of /metrics.
-func writeFunctionMetrics(sup *supervisor.Supervisor, px *proxy.Proxy, sc *scaler.Scaler) func(io.Writer) {
-	return func(w io.Writer) {
-		for _, st := range sup.Statuses() {
-			label := fmt.Sprintf(`{function_name=%q}`, st.Name+"."+api.Namespace)
-			stats := px.Stats(st.Name)
-			metrics.WriteGaugeUint64(w, "gateway_service_count"+label, uint64(st.Desired))
-			metrics.WriteGaugeUint64(w, "faasd_replicas_ready"+label, uint64(st.Ready))
-			metrics.WriteGaugeUint64(w, "faasd_replicas_starting"+label, uint64(st.Starting))
-			metrics.WriteGaugeUint64(w, "faasd_replica_failures"+label, uint64(st.Failures))
-			metrics.WriteGaugeUint64(w, "faasd_requests_in_flight"+label, uint64(max(stats.InFlight, 0)))
-			metrics.WriteGaugeUint64(w, "faasd_requests_held"+label, uint64(max(stats.Held, 0)))
-			metrics.WriteCounterUint64(w, "faasd_cold_starts_total"+label, stats.ColdStarts)
-			metrics.WriteCounterFloat64(w, "faasd_cold_start_wait_seconds_total"+label, stats.ColdWait.Seconds())
-			if s, ok := sc.Status(st.Name); ok {
-				metrics.WriteGaugeFloat64(w, "faasd_requests_per_second"+label, s.RPS)
-			}
-		}
-	}
+// runner lets the service gate hand functions to the supervisor.
+type runner struct{ sup *supervisor.Supervisor }
+
+func (r runner) Apply(fns map[string]*config.Function) { r.sup.Apply(fns) }
+
+func (r runner) Running(name string) bool {
+	_, ok := r.sup.Status(name)
+	return ok
 }

@@ -47,6 +47,11 @@ function url(path) {
   return new URL(path, location.origin);
 }
 
+// API_HEADER goes with every /system call. The gateway refuses browser requests to /system
+// without it: a page of another origin cannot send it without a CORS preflight, which the
+// gateway never grants. Its name is api.UIHeader in the Go code.
+const API_HEADER = 'X-Faasd-Ui';
+
 class APIError extends Error {
   constructor(method, path, status, text) {
     super(`${method} ${path}: ${status} ${text}`.trim());
@@ -57,7 +62,7 @@ class APIError extends Error {
 // api calls the /system API. Same origin, so the browser adds the basic-auth credentials
 // it was given for /ui/ (it answers the API's 401 challenge from its cache).
 async function api(method, path, body) {
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { [API_HEADER]: '1' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -432,7 +437,9 @@ async function followLogs() {
   setText(out, '');
   setText($('logs-state'), 'following…');
   try {
-    const res = await fetch(url(logsPath(name, true)), { credentials: 'same-origin', cache: 'no-store', signal: ctl.signal });
+    const res = await fetch(url(logsPath(name, true)), {
+      credentials: 'same-origin', cache: 'no-store', signal: ctl.signal, headers: { [API_HEADER]: '1' },
+    });
     if (!res.ok) throw new APIError('GET', '/system/logs', res.status, (await res.text()).trim());
     const reader = res.body.getReader();
     const decoder = new TextDecoder();

@@ -1,6 +1,7 @@
-package main
+package templates
 
 import (
+	"errors"
 	"go/format"
 	"os"
 	"path/filepath"
@@ -13,9 +14,9 @@ import (
 // Every template renders, its table parses as part of a stack file, what it runs exists
 // among its files, and generated Go is gofmt-clean.
 func TestTemplatesRender(t *testing.T) {
-	for _, tmpl := range langTemplates() {
-		t.Run(tmpl.lang, func(t *testing.T) {
-			files, err := renderTemplate(tmpl.lang, "my-fn")
+	for _, tmpl := range List() {
+		t.Run(tmpl.Lang, func(t *testing.T) {
+			files, err := renderTemplate(tmpl.Lang, "my-fn")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +60,7 @@ func TestTemplatesRender(t *testing.T) {
 			arg = strings.TrimPrefix(arg, "./")
 			if arg != "" && !strings.Contains(arg, "/") {
 				if _, ok := names[arg]; !ok {
-					t.Errorf("%s runs %s, which the template does not create", tmpl.lang, arg)
+					t.Errorf("%s runs %s, which the template does not create", tmpl.Lang, arg)
 				}
 			}
 			if fn.Fprocess != "" && names[strings.TrimPrefix(fn.Fprocess, "./")].mode&0o111 == 0 {
@@ -95,8 +96,60 @@ func TestWriteTemplateModes(t *testing.T) {
 }
 
 func TestFindTemplateUnknown(t *testing.T) {
-	_, err := findTemplate("cobol")
-	if err == nil || !strings.Contains(err.Error(), "go, python3, node, ruby, bash") {
-		t.Errorf("findTemplate(cobol) = %v, want the list of templates", err)
+	_, err := Find("cobol")
+	if !errors.Is(err, ErrUnknown) || !strings.Contains(err.Error(), "go, python3, node, ruby, bash") {
+		t.Errorf("Find(cobol) = %v, want the list of templates", err)
+	}
+}
+
+func TestCreateMakesTheFolderAndTheTableOrNeither(t *testing.T) {
+	dir := t.TempDir()
+	stackPath := filepath.Join(dir, "faasd.toml")
+	bash, err := Find("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fnDir, err := Create(stackPath, "hello", bash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fnDir != filepath.Join(dir, "hello") {
+		t.Errorf("folder %s, want %s", fnDir, filepath.Join(dir, "hello"))
+	}
+	cfg, err := config.Load(stackPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Functions["hello"]; f == nil || f.Fprocess != "./handler.sh" || f.Workdir != fnDir {
+		t.Errorf("stack file: %+v", f)
+	}
+	before, _ := os.ReadFile(stackPath)
+	for _, tc := range []struct {
+		name, fn, want string
+		prepare        func()
+	}{
+		{"the folder exists", "hello", "already exists", nil},
+		{"the stack file has the name", "taken", "already has functions.taken", func() {
+			os.WriteFile(stackPath, append(before, "\n[functions.taken]\nfprocess = \"cat\"\n"...), 0o644)
+		}},
+		{"a bad name", "Bad_Name", "invalid function name", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.prepare != nil {
+				tc.prepare()
+			}
+			was, _ := os.ReadFile(stackPath)
+			if _, err := Create(stackPath, tc.fn, bash); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Create(%s) = %v, want %q", tc.fn, err, tc.want)
+			}
+			if now, _ := os.ReadFile(stackPath); string(now) != string(was) {
+				t.Errorf("the stack file changed:\n%s", now)
+			}
+			if tc.fn != "hello" {
+				if _, err := os.Stat(filepath.Join(dir, tc.fn)); !os.IsNotExist(err) {
+					t.Errorf("a folder was left behind: %v", err)
+				}
+			}
+		})
 	}
 }
