@@ -72,13 +72,18 @@ func (r rawQueue) resolve(g Gateway) (Queue, error) {
 		Fsync:           or(r.Fsync, false),
 		MaxMessages:     or(r.MaxMessages, int64(DefaultQueueMaxMessages)),
 		MaxBytes:        or(r.MaxBytes, int64(DefaultQueueMaxBytes)),
-		MaxBodyBytes:    or(r.MaxBodyBytes, min(int64(DefaultQueueMaxBodyBytes), g.MaxBodyBytes)),
+		MaxBodyBytes:    or(r.MaxBodyBytes, int64(DefaultQueueMaxBodyBytes)),
 		MaxInflight:     or(r.MaxInflight, DefaultQueueMaxInflight),
 		MaxAttempts:     or(r.MaxAttempts, DefaultQueueMaxAttempts),
 		RetryBase:       dur(r.RetryBase, time.Second),
 		RetryMax:        dur(r.RetryMax, time.Minute),
 		AckWait:         dur(r.AckWait, 30*time.Second),
 		CallbackTimeout: dur(r.CallbackTimeout, 30*time.Second),
+	}
+	// The gateway's cap applies to asynchronous calls too; an invalid one is the
+	// gateway's error, not the queue's.
+	if r.MaxBodyBytes == nil && g.MaxBodyBytes > 0 {
+		q.MaxBodyBytes = min(q.MaxBodyBytes, g.MaxBodyBytes)
 	}
 	if q.URL != "" {
 		u, err := url.Parse(q.URL)
