@@ -263,7 +263,7 @@ func waitFailure(t *testing.T, d *testkit.Daemon, callID, stage string, attempts
 }
 
 func metricWith(d *testkit.Daemon, name, fn, stage string) float64 {
-	return d.MetricWith(name, fmt.Sprintf("function_name=%q,stage=%q", fn+".openfaas-fn", stage))
+	return d.MetricWith(name, "function_name", fn+".openfaas-fn", "stage", stage)
 }
 
 func TestAsyncQueueFullAnswers429(t *testing.T) {
