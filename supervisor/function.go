@@ -3,28 +3,51 @@ package supervisor
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"faasd/config"
 )
 
+// Status is a function's state as the API, the UI and the scaler see it.
+type Status struct {
+	Name      string
+	Desired   int
+	Ready     int
+	Starting  int
+	Failures  int       // fast failures in a row
+	LastError string    // of the last failure
+	RetryAt   time.Time // when a failed replica is started again
+	State     string    // "ready", "starting", "failing", "scaled to zero", "stopping"
+	Replicas  []ReplicaStatus
+}
+
+// ReplicaStatus describes one replica.
+type ReplicaStatus struct {
+	ID       string
+	PID      int
+	Port     int
+	State    string
+	Started  time.Time
+	InFlight int64
+}
+
+// What the replicas and the API tell a function's controller.
 type eventKind int
 
 const (
-	evStarted eventKind = iota
-	evReady
-	evUnhealthy
-	evExited
-	evScale
-	evUpdate
-	evStop
-	evRetry
+	evStarted   eventKind = iota // n: the pid
+	evReady                      // lock file seen and port accepting
+	evUnhealthy                  // err: why
+	evExited                     // err: why, nil when it was asked to leave
+	evScale                      // n: the desired count; reply: the answer
+	evRetry                      // a backoff pause is over
 )
 
 type event struct {
@@ -32,49 +55,34 @@ type event struct {
 	r     *replica
 	err   error
 	n     int
-	spec  *config.Function
 	reply chan error
 }
-
-// Restart backoff: a replica that dies before it has been ready for stableAfter counts as
-// a fast failure; each one doubles the pause before the next start, up to maxBackoff.
-const (
-	baseBackoff = 100 * time.Millisecond
-	maxBackoff  = 30 * time.Second
-	stableAfter = 10 * time.Second
-)
 
 // function is the controller of one function: a single goroutine that owns its replicas
 // and reconciles them with the desired count after every event, so no lock guards them.
 type function struct {
+	c      *control[*config.Function, Status]
 	s      *Supervisor
 	route  *Route
-	events chan event
-	done   chan struct{}
+	events chan event // from the replicas and Scale
 	log    *slog.Logger
 
 	spec     *config.Function
 	creds    *credentials // of spec.User, looked up on first start
-	gen      int
+	gen      int          // of spec: replicas of an older one roll over
 	desired  int
 	replicas map[int]*replica
 	stopping bool
-	stopped  []chan error
-
-	failures  int
-	lastError string
-	retryAt   time.Time
-	retry     *time.Timer
-
-	status atomic.Pointer[Status]
+	backoff  backoff
+	retry    *time.Timer
 }
 
 func newFunction(s *Supervisor, spec *config.Function, logs *Logs) *function {
 	f := &function{
+		c:        newControl[*config.Function, Status](spec.Name, spec),
 		s:        s,
 		route:    newRoute(spec, logs),
 		events:   make(chan event, 64),
-		done:     make(chan struct{}),
 		log:      s.log.With("function", spec.Name),
 		spec:     spec,
 		desired:  spec.Scale.Min,
@@ -85,26 +93,32 @@ func newFunction(s *Supervisor, spec *config.Function, logs *Logs) *function {
 	return f
 }
 
+func (f *function) ctl() *control[*config.Function, Status] { return f.c }
+
 func (f *function) loop() {
-	defer close(f.done)
-	f.reconcile()
-	for {
-		select {
-		case ev := <-f.events:
-			f.handle(ev)
-		case <-f.route.wake:
-			if f.desired == 0 && !f.stopping {
-				f.desired = max(1, f.spec.Scale.Min)
-				f.log.Info("waking from zero", "replicas", f.desired)
-			}
+	defer close(f.c.done)
+	defer func() {
+		if f.retry != nil {
+			f.retry.Stop()
 		}
+	}()
+	quit := f.c.quit
+	for {
 		f.reconcile()
 		f.publishStatus()
 		if f.stopping && len(f.replicas) == 0 {
-			for _, ch := range f.stopped {
-				ch <- nil
-			}
 			return
+		}
+		select {
+		case ev := <-f.events:
+			f.handle(ev)
+		case <-f.c.kick:
+			f.update(f.c.spec())
+		case <-quit:
+			quit = nil
+			f.beginStop()
+		case <-f.route.wake:
+			f.wake()
 		}
 	}
 }
@@ -131,30 +145,48 @@ func (f *function) handle(ev event) {
 		// whoever holds resources for it lets them go.
 		r.endpoint.leave()
 		if r.state != leaving {
-			f.failed(r, ev.err)
+			f.failed(r.id, r.readyAt, ev.err)
 		} else {
 			f.log.Info("replica stopped", "replica", r.id)
 		}
 	case evScale:
-		f.desired = ev.n
-		f.retryAt = time.Time{} // a deliberate scale deserves an immediate attempt
-		ev.reply <- nil
-	case evUpdate:
-		f.spec = ev.spec
-		f.creds = nil
-		f.gen++
-		f.desired = clampDesired(f.desired, ev.spec.Scale)
-		f.failures, f.retryAt = 0, time.Time{}
-		f.route.spec.Store(ev.spec)
-		f.log.Info("spec changed: rolling replicas over", "generation", f.gen)
-	case evStop:
-		if !f.stopping {
-			f.route.gone.Store(true)
+		if f.stopping {
+			ev.reply <- fmt.Errorf("scale %s: %w", f.spec.Name, ErrNotFound)
+			return
 		}
-		f.stopping = true
-		f.desired = 0
-		f.stopped = append(f.stopped, ev.reply)
+		f.desired = ev.n
+		f.backoff.retryNow()
+		ev.reply <- nil
 	case evRetry:
+	}
+}
+
+// update starts rolling the replicas over to a changed spec.
+func (f *function) update(spec *config.Function) {
+	if spec.Equal(f.spec) {
+		return
+	}
+	f.spec = spec
+	f.creds = nil
+	f.gen++
+	f.desired = clampDesired(f.desired, spec.Scale)
+	f.backoff.reset()
+	f.route.spec.Store(spec)
+	f.log.Info("spec changed: rolling replicas over", "generation", f.gen)
+}
+
+// beginStop takes the function out of service: every replica drains and stops.
+func (f *function) beginStop() {
+	f.route.gone.Store(true)
+	f.stopping = true
+	f.desired = 0
+}
+
+// wake starts a function at zero on the first request.
+func (f *function) wake() {
+	if f.desired == 0 && !f.stopping {
+		f.desired = max(1, f.spec.Scale.Min)
+		f.log.Info("waking from zero", "replicas", f.desired)
 	}
 }
 
@@ -167,20 +199,14 @@ func clampDesired(n int, p config.ScalePolicy) int {
 	return min(max(n, p.Min), p.Max)
 }
 
-// failed records an unexpected end of a replica and schedules a restart with backoff.
-func (f *function) failed(r *replica, err error) {
+// failed records an unexpected end of a replica (id 0: one that could not be started)
+// and pauses the next start.
+func (f *function) failed(id int, readyAt time.Time, err error) {
 	if err == nil {
 		err = errors.New("exited")
 	}
-	if !r.readyAt.IsZero() && time.Since(r.readyAt) >= stableAfter {
-		f.failures = 1
-	} else {
-		f.failures++
-	}
-	f.lastError = err.Error()
-	delay := min(baseBackoff<<min(f.failures-1, 20), maxBackoff)
-	f.retryAt = time.Now().Add(delay)
-	f.log.Warn("replica failed", "replica", r.id, "err", err, "failures", f.failures, "restart_in", delay)
+	delay := f.backoff.failed(err, readyAt)
+	f.log.Warn("replica failed", "replica", id, "err", err, "failures", f.backoff.failures, "restart_in", delay)
 }
 
 // reconcile moves the replicas towards the desired count and the current spec.
@@ -202,8 +228,8 @@ func (f *function) reconcile() {
 	// Scale down: starting replicas go first (they serve nobody yet), then the newest.
 	if extra := len(current) - f.desired; extra > 0 {
 		slices.SortFunc(current, func(a, b *replica) int {
-			if (a.state == starting) != (b.state == starting) {
-				if a.state == starting {
+			if sa, sb := a.state == starting, b.state == starting; sa != sb {
+				if sa {
 					return -1
 				}
 				return 1
@@ -220,7 +246,7 @@ func (f *function) reconcile() {
 	}
 	// Scale up, unless a failure asked for a pause.
 	if missing := f.desired - len(current); missing > 0 {
-		if wait := time.Until(f.retryAt); wait > 0 {
+		if wait := f.backoff.pause(); wait > 0 {
 			f.scheduleRetry(wait)
 		} else {
 			for range missing {
@@ -265,14 +291,14 @@ func (f *function) startReplica() {
 	if f.creds == nil {
 		c, err := lookupUser(f.spec.User)
 		if err != nil {
-			f.failed(&replica{}, err)
+			f.failed(0, time.Time{}, err)
 			return
 		}
 		f.creds = &c
 	}
 	port, err := f.s.ports.get()
 	if err != nil {
-		f.failed(&replica{}, err)
+		f.failed(0, time.Time{}, err)
 		return
 	}
 	id := int(f.s.nextID.Add(1))
@@ -316,4 +342,37 @@ func (f *function) publishEndpoints() {
 		return
 	}
 	f.route.publish(eps)
+}
+
+func (f *function) publishStatus() {
+	st := Status{
+		Name: f.spec.Name, Desired: f.desired,
+		Failures: f.backoff.failures, LastError: f.backoff.lastError, RetryAt: f.backoff.retryAt,
+	}
+	for _, r := range slices.SortedFunc(maps.Values(f.replicas), func(a, b *replica) int { return a.id - b.id }) {
+		switch r.state {
+		case ready:
+			st.Ready++
+		case starting:
+			st.Starting++
+		}
+		rs := ReplicaStatus{ID: r.name(), PID: r.pid, Port: r.port, State: r.state.String(), Started: r.started}
+		if r.endpoint != nil {
+			rs.InFlight = r.endpoint.InFlight()
+		}
+		st.Replicas = append(st.Replicas, rs)
+	}
+	switch {
+	case f.stopping:
+		st.State = "stopping"
+	case f.desired == 0:
+		st.State = "scaled to zero"
+	case st.Ready >= f.desired:
+		st.State = "ready"
+	case f.backoff.failures > 0:
+		st.State = "failing"
+	default:
+		st.State = "starting"
+	}
+	f.c.publish(st)
 }

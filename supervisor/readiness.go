@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,13 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 )
+
+// watcher tells a replica about files appearing and going in its private /tmp.
+type watcher interface {
+	// watch delivers events for files in dir until the returned stop is called.
+	watch(dir string) (<-chan lockEvent, func(), error)
+	close() error
+}
 
 // lockWatcher is the one inotify instance of the daemon. Each replica subscribes to its
 // private tmp directory; one instance per replica would run into the kernel's small
@@ -99,25 +105,22 @@ func (lw *lockWatcher) watch(dir string) (<-chan lockEvent, func(), error) {
 
 func (lw *lockWatcher) close() error { return lw.w.Close() }
 
-var errNotListening = errors.New("lock file written but the port does not accept connections")
+// dialFunc connects to a port and hangs up: readiness and health ask no more of a
+// program than that.
+type dialFunc func(ctx context.Context, addr string) error
 
-// confirmListening waits until addr accepts a TCP connection. A program may write its
-// lock file a moment before it binds (of-watchdog does), so a refused connection is
-// retried with a short, growing pause until ctx ends.
-func confirmListening(ctx context.Context, addr string) error {
+func dialTCP(ctx context.Context, addr string) error {
 	d := net.Dialer{Timeout: time.Second}
-	pause := time.Millisecond
-	for {
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return errNotListening
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, 50*time.Millisecond)
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
 	}
+	return c.Close()
+}
+
+// alive is the health probe of a ready replica.
+func alive(dial dialFunc, addr string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return dial(ctx, addr) == nil
 }

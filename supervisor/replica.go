@@ -1,18 +1,13 @@
 package supervisor
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"faasd/config"
@@ -34,6 +29,7 @@ func (s replicaState) String() string {
 
 var (
 	errReadinessTimeout = errors.New("not ready before readiness_timeout")
+	errNotListening     = errors.New("lock file written but the port does not accept connections")
 	errLockRemoved      = errors.New("lock file removed")
 	errNotAlive         = errors.New("port stopped accepting connections")
 )
@@ -53,220 +49,201 @@ type replica struct {
 	// owned by the controller
 	state   replicaState
 	readyAt time.Time
-
-	stop chan struct{} // closed by the controller to make the replica leave
-	pid  int           // owned by the controller, learnt from evStarted
+	pid     int           // learnt from evStarted
+	stop    chan struct{} // closed by the controller to make the replica leave
 }
 
 func (r *replica) name() string { return strconv.Itoa(r.id) }
 
-// run starts the process and reports its life to events until it has exited.
+// tmp is the replica's private /tmp on the host.
+func (r *replica) tmp() string { return filepath.Join(r.dir, "tmp") }
+
+// run is the replica's goroutine: it lives the replica's life, cleans up after it and
+// tells the controller how it ended.
 func (r *replica) run(s *Supervisor, events chan<- event, logs *Logs) {
 	log := s.log.With("function", r.spec.Name, "replica", r.id)
-	exitErr := r.lifetime(s, events, logs, log)
-	s.ports.put(r.port)
-	if err := os.RemoveAll(r.dir); err != nil {
-		log.Warn("remove replica directory", "err", err)
-	}
-	events <- event{kind: evExited, r: r, err: exitErr}
+	var err error
+	defer func() { events <- event{kind: evExited, r: r, err: err} }()
+	defer s.ports.put(r.port)
+	defer func() {
+		if err := os.RemoveAll(r.dir); err != nil {
+			log.Warn("remove replica directory", "err", err)
+		}
+	}()
+	err = r.live(s, events, logOutput{logs: logs, name: r.spec.Name, instance: r.name(), log: log}, log)
 }
 
-func (r *replica) lifetime(s *Supervisor, events chan<- event, logs *Logs, log *slog.Logger) error {
-	tmp := filepath.Join(r.dir, "tmp")
-	cmd, ns, stdout, stderr, err := s.prepare(r, tmp)
+// live starts the process, waits until it is ready, and watches it until it exits or is
+// told to leave. It returns why the process ended, nil when it was asked to.
+func (r *replica) live(s *Supervisor, events chan<- event, out output, log *slog.Logger) error {
+	l, err := s.launch(r, out, log)
 	if err != nil {
 		return err
 	}
-	lockEvents, unwatch, err := s.watcher.watch(tmp)
+	locks, unwatch, err := s.locks.watch(r.tmp())
 	if err != nil {
 		return err
 	}
 	defer unwatch()
-	err = s.spawner.start(cmd, ns)
-	// The child holds the write ends now; ours must go, or the readers never see EOF.
-	stdout.w.Close()
-	stderr.w.Close()
+	p, err := s.procs.start(l)
 	if err != nil {
-		stdout.r.Close()
-		stderr.r.Close()
 		return fmt.Errorf("start %s: %w", r.spec.Name, err)
 	}
-	log.Info("replica started", "pid", cmd.Process.Pid, "port", r.port)
-	copied := make(chan struct{}, 2)
-	go pump(stdout.r, "stdout", r.spec.Name, r.name(), logs, log, copied)
-	go pump(stderr.r, "stderr", r.spec.Name, r.name(), logs, log, copied)
-	exited := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		exited <- err
-	}()
-	events <- event{kind: evStarted, r: r, n: cmd.Process.Pid}
+	log.Info("replica started", "pid", p.pid, "port", r.port)
+	events <- event{kind: evStarted, r: r, n: p.pid}
 
-	lockName := filepath.Base(r.spec.LockFile)
-	lockPath := filepath.Join(tmp, lockName)
-	readyCtx, cancelReady := context.WithTimeout(context.Background(), r.spec.ReadinessTimeout)
-	defer cancelReady()
-	readyDone := readyCtx.Done()
-	isReady := false
-	confirmed := make(chan error, 1)
-	confirming := false
-	var health <-chan time.Time
-	var healthTicker *time.Ticker
-	defer func() {
-		if healthTicker != nil {
-			healthTicker.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), r.spec.ReadinessTimeout)
+	defer cancel()
+	readiness := make(chan error, 1)
+	go func() { readiness <- r.awaitReady(ctx, s.dial, locks) }()
+	select {
+	case err := <-readiness:
+		if err != nil {
+			log.Warn("killing replica", "reason", err)
+			p.kill()
+			return err
 		}
-	}()
-	healthFailures := 0
+	case <-p.exited:
+		return p.exitError()
+	case <-r.stop:
+		return r.leave(p, log)
+	}
+	events <- event{kind: evReady, r: r}
+	return r.serve(s.dial, p, locks, events, log)
+}
 
-	for {
+// awaitReady returns once the lock file exists and the port accepts a connection, or
+// with the reason it did not when ctx ends.
+func (r *replica) awaitReady(ctx context.Context, dial dialFunc, locks <-chan lockEvent) error {
+	for !r.locked() {
 		select {
-		case ev := <-lockEvents:
-			if ev.name != lockName {
-				continue
-			}
-			_, statErr := os.Stat(lockPath)
-			present := statErr == nil
-			switch {
-			case present && !isReady && !confirming:
-				confirming = true
-				go func() { confirmed <- confirmListening(readyCtx, r.endpoint.Addr) }()
-			case !present && isReady:
-				events <- event{kind: evUnhealthy, r: r, err: errLockRemoved}
-			}
-		case err := <-confirmed:
-			confirming = false
-			if err != nil {
-				return r.kill(cmd, exited, fmt.Errorf("%w: %w", errReadinessTimeout, err), log)
-			}
-			isReady = true
-			readyDone = nil
-			cancelReady()
-			events <- event{kind: evReady, r: r}
-			if r.spec.HealthInterval > 0 {
-				healthTicker = time.NewTicker(r.spec.HealthInterval)
-				health = healthTicker.C
-			}
-		case <-readyDone:
-			readyDone = nil
-			// While a connect is being confirmed, its failure reports the timeout.
-			if !isReady && !confirming {
-				return r.kill(cmd, exited, errReadinessTimeout, log)
-			}
-		case <-health:
-			if alive(r.endpoint.Addr) {
-				healthFailures = 0
-				continue
-			}
-			if healthFailures++; healthFailures == 2 {
-				events <- event{kind: evUnhealthy, r: r, err: errNotAlive}
-			}
-		case err := <-exited:
-			// Children of the replica in its process group go with it.
-			signalGroup(cmd, syscall.SIGKILL)
-			waitCopied(copied)
-			if err == nil {
-				err = errors.New("exited with status 0")
-			}
-			return fmt.Errorf("process exited: %w", err)
-		case <-r.stop:
-			return r.leave(cmd, exited, copied, log)
+		case <-locks:
+		case <-ctx.Done():
+			return errReadinessTimeout
+		}
+	}
+	// A program may write its lock file a moment before it binds (of-watchdog does), so
+	// a refused connection is tried again after a short, growing pause.
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		if dial(ctx, r.endpoint.Addr) == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", errReadinessTimeout, errNotListening)
+		case <-time.After(pause):
 		}
 	}
 }
 
-// leave drains and stops the process: out of routing already (the controller published
-// that), in-flight requests finish within drain_timeout, then SIGTERM to the process
-// group, then SIGKILL after stop_grace.
-func (r *replica) leave(cmd *exec.Cmd, exited <-chan error, copied <-chan struct{}, log *slog.Logger) error {
+// locked reports whether the lock file exists. Events only say when to look: the file
+// is what counts, since a full queue may drop an event.
+func (r *replica) locked() bool {
+	_, err := os.Stat(filepath.Join(r.tmp(), filepath.Base(r.spec.LockFile)))
+	return err == nil
+}
+
+// serve watches a ready replica until it exits or is told to leave. A removed lock file,
+// or a port dead on two probes in a row, makes it unhealthy: the controller starts a
+// replacement and retires this one once that is ready.
+func (r *replica) serve(dial dialFunc, p *process, locks <-chan lockEvent, events chan<- event, log *slog.Logger) error {
+	var probe <-chan time.Time
+	if r.spec.HealthInterval > 0 {
+		t := time.NewTicker(r.spec.HealthInterval)
+		defer t.Stop()
+		probe = t.C
+	}
+	dead := 0
+	for {
+		select {
+		case ev := <-locks:
+			if ev.name == filepath.Base(r.spec.LockFile) && !r.locked() {
+				events <- event{kind: evUnhealthy, r: r, err: errLockRemoved}
+			}
+		case <-probe:
+			if alive(dial, r.endpoint.Addr) {
+				dead = 0
+			} else if dead++; dead == 2 {
+				events <- event{kind: evUnhealthy, r: r, err: errNotAlive}
+			}
+		case <-p.exited:
+			return p.exitError()
+		case <-r.stop:
+			return r.leave(p, log)
+		}
+	}
+}
+
+// leave drains and stops the process: it is out of routing already (the controller
+// published that), in-flight requests finish within drain_timeout, then the process
+// stops with stop_grace.
+func (r *replica) leave(p *process, log *slog.Logger) error {
 	drain := time.NewTimer(r.spec.DrainTimeout)
 	defer drain.Stop()
 	select {
 	case <-r.endpoint.leave():
 	case <-drain.C:
 		log.Warn("drain timeout: stopping with requests in flight", "in_flight", r.endpoint.InFlight())
-	case err := <-exited:
-		return fmt.Errorf("exited while draining: %w", err)
+	case <-p.exited:
+		return fmt.Errorf("exited while draining: %w", p.exitError())
 	}
-	signalGroup(cmd, syscall.SIGTERM)
-	grace := time.NewTimer(r.spec.StopGrace)
-	defer grace.Stop()
-	select {
-	case <-exited:
-	case <-grace.C:
-		log.Warn("stop grace over: killing", "pid", cmd.Process.Pid)
-		signalGroup(cmd, syscall.SIGKILL)
-		<-exited
-	}
-	// The group may still hold children that ignored SIGTERM.
-	signalGroup(cmd, syscall.SIGKILL)
-	waitCopied(copied)
+	p.stop(r.spec.StopGrace)
 	return nil
 }
 
-// waitCopied waits for the output pumps to reach EOF. A child that left the process group
-// may still hold the pipes; its output is then cut off rather than blocking the replica.
-func waitCopied(copied <-chan struct{}) {
-	t := time.NewTimer(2 * time.Second)
-	defer t.Stop()
-	for range 2 {
-		select {
-		case <-copied:
-		case <-t.C:
-			return
+// launch creates the replica's directories and says how to start its program.
+func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, error) {
+	spec, creds, tmp := r.spec, r.creds, r.tmp()
+	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(r.dir, 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return nil, err
+	}
+	// Mode 1777 like /tmp; owned by the function's user so that it can also remove it.
+	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
+		return nil, err
+	}
+	if creds.set {
+		if err := os.Chown(tmp, creds.uid, creds.gid); err != nil {
+			return nil, err
 		}
 	}
-}
-
-func (r *replica) kill(cmd *exec.Cmd, exited <-chan error, cause error, log *slog.Logger) error {
-	log.Warn("killing replica", "reason", cause)
-	signalGroup(cmd, syscall.SIGKILL)
-	<-exited
-	return cause
-}
-
-func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
-	// Setpgid made the process the leader of its own group.
-	_ = syscall.Kill(-cmd.Process.Pid, sig)
-}
-
-func alive(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	secrets, err := s.copySecrets(spec, r.dir, creds)
 	if err != nil {
-		return false
+		return nil, err
 	}
-	c.Close()
-	return true
-}
-
-// pump copies the output of a replica (or a service's process) line by line into its ring
-// buffer and the daemon's log. Over-long lines are split rather than held in memory.
-func pump(rd *os.File, stream, name, instance string, logs *Logs, log *slog.Logger, done chan<- struct{}) {
-	defer func() { done <- struct{}{} }()
-	defer rd.Close()
-	br := bufio.NewReaderSize(rd, 64<<10)
-	for {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
-			text := string(trimNewline(line))
-			logs.append(Line{Time: time.Now(), Function: name, Replica: instance, Stream: stream, Text: text})
-			log.Info("output", "stream", stream, "line", text)
-		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				log.Warn("read replica output", "stream", stream, "err", err)
-			}
-			return
-		}
+	var fixed []string
+	if spec.Fprocess != "" {
+		fixed = append(fixed, "fprocess="+spec.Fprocess)
 	}
-}
-
-func trimNewline(b []byte) []byte {
-	if n := len(b); n > 0 && b[n-1] == '\n' {
-		b = b[:n-1]
-		if n := len(b); n > 0 && b[n-1] == '\r' {
-			b = b[:n-1]
-		}
+	if secrets != "" && !s.canMountSecrets() {
+		fixed = append(fixed, "OPENFAAS_SECRETS_PATH="+secrets)
+		secrets = ""
 	}
-	return b
+	if s.iso == isolateTmpdir {
+		fixed = append(fixed, "TMPDIR="+tmp, "HOME="+tmp)
+	}
+	// Last, so that the user's env cannot point a replica at the wrong port.
+	port := strconv.Itoa(r.port)
+	fixed = append(fixed, "PORT="+port, "http_port="+port)
+	l := &launch{
+		argv:   spec.Command,
+		dir:    spec.Workdir,
+		env:    environ(creds, []string{"HOME=/tmp", "HOSTNAME=" + spec.Name}, spec.Env, fixed...),
+		creds:  creds,
+		group:  "functions/" + spec.Name + "/" + r.name(),
+		output: out,
+		log:    log,
+	}
+	if spec.Fprocess != "" {
+		l.argv = []string{s.exe, "watchdog"}
+	}
+	if s.iso != isolateTmpdir {
+		l.tmp, l.secrets = tmp, secrets
+	}
+	return l, nil
 }

@@ -9,6 +9,9 @@ import (
 	"faasd/config"
 )
 
+// SecretsMount is where a function sees its secrets.
+const SecretsMount = "/var/openfaas/secrets"
+
 // copySecrets gives a replica its own directory with copies of the secrets its function
 // lists, owned by the replica's user and mounted read-only at SecretsMount. A directory,
 // not single files, is mounted so that a secret replaced later (by rename) shows through.

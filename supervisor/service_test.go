@@ -20,8 +20,8 @@ import (
 	"faasd/internal/testkit"
 )
 
-// newServices starts a manager whose services keep their data under a fresh state dir.
-func newServices(t *testing.T) (*Services, string, *testkit.SyncBuffer) {
+// realServices starts a manager whose services keep their data under a fresh state dir.
+func realServices(t *testing.T) (*Services, string, *testkit.SyncBuffer) {
 	t.Helper()
 	log := &testkit.SyncBuffer{}
 	m := NewServices(ServiceOptions{Logger: slog.New(slog.NewTextHandler(log, nil))})
@@ -83,7 +83,7 @@ func serviceInfo(t *testing.T, addr string) testkit.Info {
 }
 
 func TestServiceInitRunsOnceInAFreshDataDir(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, addr := serviceSpec(t, state, "db", nil)
 	spec.Init = []string{"sh", "-c", `echo "init as $(id -un)" >> "$DATA_DIR/init.log"`}
 	m.Apply(map[string]*config.Service{"db": spec})
@@ -118,7 +118,7 @@ func TestServiceInitRunsOnceInAFreshDataDir(t *testing.T) {
 	if err := m.Stop(stopCtx); err != nil {
 		t.Fatal(err)
 	}
-	m2, _, _ := newServices(t)
+	m2, _, _ := realServices(t)
 	m2.Apply(map[string]*config.Service{"db": spec})
 	if err := m2.WaitReady(ctx); err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestServiceInitRunsOnceInAFreshDataDir(t *testing.T) {
 }
 
 func TestInterruptedInitStartsOverInAnEmptyDataDir(t *testing.T) {
-	m, state, log := newServices(t)
+	m, state, log := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", nil)
 	spec.Init = []string{"sh", "-c", `found=$(ls -A "$DATA_DIR"); echo "$found" > "$DATA_DIR/seen"`}
 	// What a daemon that died during init leaves behind.
@@ -164,7 +164,7 @@ func TestInterruptedInitStartsOverInAnEmptyDataDir(t *testing.T) {
 }
 
 func TestFailedInitFailsTheStartAndWaitReadySaysSo(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", nil)
 	spec.Init = []string{"sh", "-c", "echo cannot initialise >&2; exit 4"}
 	m.Apply(map[string]*config.Service{"db": spec})
@@ -186,7 +186,7 @@ func TestFailedInitFailsTheStartAndWaitReadySaysSo(t *testing.T) {
 }
 
 func TestCrashingServiceBacksOffExponentially(t *testing.T) {
-	m, state, log := newServices(t)
+	m, state, log := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", map[string]string{"EXIT_AT_START": "1"})
 	m.Apply(map[string]*config.Service{"db": spec})
 	st := waitService(t, m, "db", "4 failures", func(st ServiceStatus) bool { return st.Failures >= 4 })
@@ -206,7 +206,7 @@ func TestCrashingServiceBacksOffExponentially(t *testing.T) {
 }
 
 func TestServiceThatExitsIsRestarted(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, addr := serviceSpec(t, state, "db", nil)
 	m.Apply(map[string]*config.Service{"db": spec})
 	first := waitService(t, m, "db", "ready", func(st ServiceStatus) bool { return st.State == "ready" })
@@ -223,7 +223,7 @@ func TestServiceThatExitsIsRestarted(t *testing.T) {
 }
 
 func TestServiceNotReadyInTimeIsKilledAndRetried(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", nil)
 	spec.ReadyTCP = testkit.FreeAddr(t) // nobody will listen there
 	spec.ReadyTimeout = 300 * time.Millisecond
@@ -235,7 +235,7 @@ func TestServiceNotReadyInTimeIsKilledAndRetried(t *testing.T) {
 }
 
 func TestReadyCommandDecidesReadiness(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", nil)
 	flag := filepath.Join(spec.DataDir, "up")
 	spec.ReadyTCP = ""
@@ -252,7 +252,7 @@ func TestReadyCommandDecidesReadiness(t *testing.T) {
 }
 
 func TestServiceStopEscalatesToKillAfterGrace(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, _ := serviceSpec(t, state, "db", map[string]string{"IGNORE_TERM": "1"})
 	spec.StopGrace = 300 * time.Millisecond
 	m.Apply(map[string]*config.Service{"db": spec})
@@ -271,7 +271,7 @@ func TestServiceStopEscalatesToKillAfterGrace(t *testing.T) {
 }
 
 func TestChangedServiceRestartsWithTheNewSpecAndRemovedOneStops(t *testing.T) {
-	m, state, _ := newServices(t)
+	m, state, _ := realServices(t)
 	spec, addr := serviceSpec(t, state, "db", map[string]string{"VERSION": "1"})
 	other, _ := serviceSpec(t, state, "cache", nil)
 	m.Apply(map[string]*config.Service{"db": spec, "cache": other})

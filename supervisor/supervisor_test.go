@@ -14,8 +14,8 @@ import (
 	"faasd/internal/testkit"
 )
 
-// newSupervisor starts a supervisor over a fresh state dir; its log is returned too.
-func newSupervisor(t *testing.T) (*Supervisor, *testkit.SyncBuffer) {
+// realSupervisor starts a supervisor over a fresh state dir; its log is returned too.
+func realSupervisor(t *testing.T) (*Supervisor, *testkit.SyncBuffer) {
 	t.Helper()
 	bin := testkit.Bin(t)
 	log := &testkit.SyncBuffer{}
@@ -60,7 +60,7 @@ func waitStatus(t *testing.T, s *Supervisor, name, what string, cond func(Status
 }
 
 func TestCrashingReplicaBacksOffExponentiallyAndShowsFailing(t *testing.T) {
-	s, log := newSupervisor(t)
+	s, log := realSupervisor(t)
 	s.Apply(map[string]*config.Function{"crash": workload(t, "crash", map[string]string{"EXIT_AT_START": "1"}, nil)})
 	st := waitStatus(t, s, "crash", "4 failures", func(st Status) bool { return st.Failures >= 4 })
 	if st.State != "failing" || !strings.Contains(st.LastError, "exit status 1") {
@@ -93,7 +93,7 @@ func mustLogs(t *testing.T, s *Supervisor, name string) *Logs {
 }
 
 func TestReplicaNeverReadyIsKilledAtReadinessTimeout(t *testing.T) {
-	s, _ := newSupervisor(t)
+	s, _ := realSupervisor(t)
 	f := workload(t, "mute", map[string]string{"NO_LOCK": "1"}, nil)
 	f.ReadinessTimeout = 200 * time.Millisecond
 	s.Apply(map[string]*config.Function{"mute": f})
@@ -104,7 +104,7 @@ func TestReplicaNeverReadyIsKilledAtReadinessTimeout(t *testing.T) {
 }
 
 func TestScaleUpAndDown(t *testing.T) {
-	s, _ := newSupervisor(t)
+	s, _ := realSupervisor(t)
 	s.Apply(map[string]*config.Function{"fn": workload(t, "fn", nil, nil)})
 	waitStatus(t, s, "fn", "1 ready", func(st Status) bool { return st.Ready == 1 })
 	if err := s.Scale("fn", 3); err != nil {
@@ -125,7 +125,7 @@ func TestScaleUpAndDown(t *testing.T) {
 }
 
 func TestLeavingReplicaFinishesItsRequestsFirst(t *testing.T) {
-	s, _ := newSupervisor(t)
+	s, _ := realSupervisor(t)
 	s.Apply(map[string]*config.Function{"fn": workload(t, "fn", nil, nil)})
 	st := waitStatus(t, s, "fn", "1 ready", func(st Status) bool { return st.Ready == 1 })
 	pid := st.Replicas[0].PID
@@ -154,7 +154,7 @@ func TestLeavingReplicaFinishesItsRequestsFirst(t *testing.T) {
 }
 
 func TestChangedSpecRollsOverWithoutAGap(t *testing.T) {
-	s, _ := newSupervisor(t)
+	s, _ := realSupervisor(t)
 	s.Apply(map[string]*config.Function{"fn": workload(t, "fn", map[string]string{"VERSION": "1"}, nil)})
 	waitStatus(t, s, "fn", "1 ready", func(st Status) bool { return st.Ready == 1 })
 	route, _ := s.Route("fn")

@@ -1,0 +1,167 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// launch is everything needed to start one program.
+type launch struct {
+	argv    []string
+	dir     string      // working directory
+	env     []string    // the whole environment (environ.go)
+	creds   credentials // the account it runs as
+	tmp     string      // mounted on /tmp in a mount namespace of its own; "": the host's /tmp
+	secrets string      // with tmp: mounted read-only on SecretsMount
+	group   string      // names its group: "functions/NAME/ID" or "services/NAME/RUN"
+	output  output      // takes its stdout and stderr, line by line
+	log     *slog.Logger
+}
+
+// starter starts programs. The daemon forks them (forkStarter); tests start pretend ones,
+// so that the lifecycle's rules run without processes.
+type starter interface {
+	start(l *launch) (running, error)
+}
+
+// running is a program just started, as a starter hands it over.
+type running struct {
+	pid    int
+	group  group
+	wait   func() error    // returns once the program has exited, with its exit status
+	output <-chan struct{} // closed once its output has been read to the end
+}
+
+// A process is a program we started, from its start to the cleanup after its exit.
+// Replicas and services are both built from it:
+//
+//   - it runs in a group (group.go) with everything it starts;
+//   - stop asks the whole group to end with SIGTERM, and kills it after a grace period;
+//   - kill ends the whole group at once with SIGKILL;
+//   - whenever the program exits, whatever it left in its group is killed, its output is
+//     read to the end and the group removed; only then does exited close.
+type process struct {
+	pid    int
+	group  group
+	log    *slog.Logger
+	exited chan struct{}
+	err    error // the exit status, once exited is closed
+}
+
+// outputGrace bounds the cleanup after an exit. A child that left the group may still
+// hold the output pipes; its output is then cut off rather than holding up a stop.
+const outputGrace = 2 * time.Second
+
+// reap waits for the program's exit and cleans up after it.
+func (p *process) reap(r running, gone func()) {
+	defer close(p.exited)
+	defer gone()
+	p.err = r.wait()
+	p.group.signal(syscall.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), outputGrace)
+	defer cancel()
+	if err := p.group.waitEmpty(ctx); err != nil {
+		p.log.Warn("processes left after exit", "pid", p.pid, "err", err)
+	}
+	select {
+	case <-r.output:
+	case <-ctx.Done():
+	}
+	p.group.remove()
+}
+
+// stop asks the program and everything it started to end, and kills them after grace.
+func (p *process) stop(grace time.Duration) {
+	p.group.signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-p.exited:
+	case <-t.C:
+		p.log.Warn("stop grace over: killing", "pid", p.pid)
+		p.kill()
+	}
+}
+
+// kill ends the program and everything it started at once.
+func (p *process) kill() {
+	p.group.signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// exitError says why a program that was meant to keep running has ended.
+func (p *process) exitError() error {
+	if p.err == nil {
+		return errors.New("process exited: exited with status 0")
+	}
+	return fmt.Errorf("process exited: %w", p.err)
+}
+
+// processes starts programs and keeps the live ones, so that a stop whose time has run
+// out can kill every one that is left.
+type processes struct {
+	starter starter
+
+	mu      sync.Mutex
+	live    map[*process]struct{}
+	killing bool
+}
+
+func newProcesses(st starter) *processes {
+	return &processes{starter: st, live: map[*process]struct{}{}}
+}
+
+func (ps *processes) start(l *launch) (*process, error) {
+	if l.log == nil {
+		l.log = discard
+	}
+	r, err := ps.starter.start(l)
+	if err != nil {
+		return nil, err
+	}
+	p := &process{pid: r.pid, group: r.group, log: l.log, exited: make(chan struct{})}
+	ps.mu.Lock()
+	ps.live[p] = struct{}{}
+	killing := ps.killing
+	ps.mu.Unlock()
+	if killing {
+		p.group.signal(syscall.SIGKILL)
+	}
+	go p.reap(r, func() {
+		ps.mu.Lock()
+		delete(ps.live, p)
+		ps.mu.Unlock()
+	})
+	return p, nil
+}
+
+// run starts a program and waits for its end; when ctx ends first, it is killed.
+func (ps *processes) run(ctx context.Context, l *launch) error {
+	p, err := ps.start(l)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-p.exited:
+	case <-ctx.Done():
+		p.kill()
+	}
+	return p.err
+}
+
+// killAll kills every live process, and any started from now on.
+func (ps *processes) killAll() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.killing = true
+	for p := range ps.live {
+		p.group.signal(syscall.SIGKILL)
+	}
+}
+
+var discard = slog.New(slog.DiscardHandler)

@@ -1,0 +1,117 @@
+package supervisor
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// spawner starts processes from one goroutine locked to its OS thread. The kernel sends
+// the parent-death signal when the thread that forked a child exits, not the process:
+// Go may retire any other thread at any time, this one lives as long as the daemon.
+// The same thread is where replicas get their mount namespace: a locked thread may
+// unshare its mount namespace and working directory without touching the rest of the
+// daemon, and a child forked from it inherits both. That saves a re-exec per replica.
+type spawner struct {
+	reqs chan spawnReq
+}
+
+type spawnReq struct {
+	cmd  *exec.Cmd
+	view *privateMounts // nil: start in the daemon's namespace
+	done chan error
+}
+
+// privateMounts is the view of the file system a replica gets.
+type privateMounts struct {
+	dir     string // working directory, entered before /tmp is replaced
+	tmp     string // mounted on /tmp
+	secrets string // mounted read-only on SecretsMount, if set
+}
+
+func newSpawner() *spawner {
+	s := &spawner{reqs: make(chan spawnReq)}
+	go s.loop()
+	return s
+}
+
+func (s *spawner) loop() {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The process's main thread: /proc/PID shows its working directory and mount
+		// namespace as the daemon's own, so they must not become a replica's. Keep it
+		// locked to this goroutine, idle, and spawn from another thread.
+		go s.loop()
+		select {}
+	}
+	var t nsThread
+	for r := range s.reqs {
+		if r.view != nil {
+			if err := t.enter(r.view); err != nil {
+				r.done <- err
+				continue
+			}
+		}
+		r.done <- r.cmd.Start()
+	}
+}
+
+// start starts cmd from the spawning thread, inside view when there is one.
+func (s *spawner) start(cmd *exec.Cmd, view *privateMounts) error {
+	done := make(chan error, 1)
+	s.reqs <- spawnReq{cmd: cmd, view: view, done: done}
+	return <-done
+}
+
+// nsThread is the mount-namespace state of the spawning thread.
+type nsThread struct {
+	private    bool // mount propagation made private, once
+	tmpMounted bool // the current namespace has a replica's /tmp on top
+	secMounted bool
+}
+
+// enter gives the thread a fresh mount namespace laid out for one replica.
+func (t *nsThread) enter(m *privateMounts) error {
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if !t.private {
+		// Keep our mounts out of the host's namespace: systemd makes / shared.
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make mounts private: %w", err)
+		}
+		t.private = true
+	}
+	// The copy carries the previous replica's mounts; lift them, or every namespace
+	// would carry one more than the last.
+	if t.tmpMounted {
+		if err := unix.Unmount("/tmp", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount previous /tmp: %w", err)
+		}
+		t.tmpMounted = false
+	}
+	if t.secMounted {
+		if err := unix.Unmount(SecretsMount, unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount previous secrets: %w", err)
+		}
+		t.secMounted = false
+	}
+	// Enter the workdir before /tmp is replaced, so that a project under the host's /tmp
+	// keeps its working directory.
+	if err := unix.Chdir(m.dir); err != nil {
+		return fmt.Errorf("workdir: %w", err)
+	}
+	if err := unix.Mount(m.tmp, "/tmp", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("mount %s on /tmp: %w", m.tmp, err)
+	}
+	t.tmpMounted = true
+	if m.secrets != "" {
+		if err := mountSecrets(m.secrets); err != nil {
+			return err
+		}
+		t.secMounted = true
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// forkStarter is the daemon's starter: it builds the command of a launch, puts it in a
+// group of its own, connects its output and forks it from a spawning thread.
+type forkStarter struct {
+	thread   *spawner
+	exe      string    // the faasd binary, for the spawn shim
+	iso      isolation // how a launch gets its private /tmp
+	newGroup func(*launch) (group, error)
+}
+
+// newForkStarter returns a starter with a spawning thread of its own. Replicas and services
+// must not share one: the replicas' thread stays in the mount namespace of the last
+// replica it started, and a service sees the host's /tmp.
+func newForkStarter(exe string) *forkStarter {
+	return &forkStarter{thread: newSpawner(), exe: exe, iso: isolateTmpdir, newGroup: newProcessGroup}
+}
+
+func (st *forkStarter) start(l *launch) (running, error) {
+	cmd, view, err := command(st.iso, st.exe, l)
+	if err != nil {
+		return running{}, err
+	}
+	g, err := st.newGroup(l)
+	if err != nil {
+		return running{}, err
+	}
+	if err := g.join(cmd.SysProcAttr); err != nil {
+		g.remove()
+		return running{}, err
+	}
+	out, err := openPipes(cmd)
+	if err != nil {
+		g.remove()
+		return running{}, err
+	}
+	err = st.thread.start(cmd, view)
+	// The child holds the write ends now; ours must go, or the readers never see EOF.
+	out.closeWriters()
+	if err != nil {
+		out.closeReaders()
+		g.remove()
+		return running{}, err
+	}
+	g.started(cmd.Process.Pid)
+	return running{
+		pid:    cmd.Process.Pid,
+		group:  g,
+		wait:   cmd.Wait,
+		output: out.pump(l.output, l.log),
+	}, nil
+}
+
+// probe finds the strongest isolation this daemon may give replicas by starting `true`
+// once in it, and keeps it for the launches to come.
+func (st *forkStarter) probe(dir string) (isolation, error) {
+	candidates := []isolation{isolateUserNS}
+	if os.Geteuid() == 0 {
+		candidates = []isolation{isolateMountNS}
+	}
+	procs := newProcesses(st)
+	var errs []error
+	for _, iso := range candidates {
+		st.iso = iso
+		out := &lineBuffer{max: 4096}
+		l := &launch{argv: []string{"true"}, dir: "/", env: []string{"PATH=" + defaultPath}, tmp: dir, output: out, log: discard}
+		if err := procs.run(context.Background(), l); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w: %s", iso, err, out))
+			continue
+		}
+		return iso, nil
+	}
+	st.iso = isolateTmpdir
+	return isolateTmpdir, errors.Join(errs...)
+}

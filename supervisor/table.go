@@ -1,0 +1,218 @@
+package supervisor
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// control is how the daemon reaches the goroutine of one function or service without ever
+// waiting for it: the spec it should run (the latest wins) with a kick when it changes,
+// quit, and the state it last published. A busy goroutine never holds up a caller.
+type control[P, S any] struct {
+	name  string
+	kick  chan struct{} // one slot: a pending kick reads the latest spec
+	quit  chan struct{} // closed to stop
+	done  chan struct{} // closed by the goroutine once it has stopped
+	state atomic.Pointer[S]
+
+	mu   sync.Mutex
+	want P
+	once sync.Once
+}
+
+func newControl[P, S any](name string, spec P) *control[P, S] {
+	c := &control[P, S]{name: name, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), want: spec}
+	return c
+}
+
+// spec is the spec the goroutine should run.
+func (c *control[P, S]) spec() P {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.want
+}
+
+func (c *control[P, S]) set(spec P) {
+	c.mu.Lock()
+	c.want = spec
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default: // a kick is pending and will read the latest spec
+	}
+}
+
+func (c *control[P, S]) stop() { c.once.Do(func() { close(c.quit) }) }
+
+func (c *control[P, S]) publish(st S) { c.state.Store(&st) }
+
+// specType is a function's or a service's spec.
+type specType[P any] interface{ Equal(P) bool }
+
+// unit is a function or a service as the table keeps it.
+type unit[P, S any] interface{ ctl() *control[P, S] }
+
+// table is the bookkeeping that functions and services share: the units by name, the
+// removed ones until they have stopped, and the output of each, which outlives it so that
+// a removed one's logs stay readable.
+type table[P specType[P], S any, U unit[P, S]] struct {
+	kind  string // "function" or "service", also the key of the log attribute
+	log   *slog.Logger
+	lines int // kept per unit
+	// start starts a new unit. after is closed once every earlier unit of the same name
+	// has stopped (nil: there was none).
+	start func(spec P, logs *Logs, after <-chan struct{}) U
+	// changed is called, with the table locked, after every change of the set of units.
+	changed func(units map[string]U)
+
+	mu    sync.Mutex
+	units map[string]U
+	gone  []U // removed, maybe still stopping
+	logs  map[string]*Logs
+}
+
+func (t *table[P, S, U]) init() {
+	t.units, t.logs = map[string]U{}, map[string]*Logs{}
+	if t.changed == nil {
+		t.changed = func(map[string]U) {}
+	}
+}
+
+// apply makes the units match specs: new ones start, removed ones are told to stop,
+// changed ones are handed their new spec. It never waits for a unit.
+func (t *table[P, S, U]) apply(specs map[string]P) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, u := range t.units {
+		if _, ok := specs[name]; !ok {
+			t.log.Info(t.kind+" removed", t.kind, name)
+			u.ctl().stop()
+			t.gone = append(t.gone, u)
+			delete(t.units, name)
+		}
+	}
+	t.gone = slices.DeleteFunc(t.gone, func(u U) bool { return isClosed(u.ctl().done) })
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		spec := specs[name]
+		if u, ok := t.units[name]; ok {
+			if c := u.ctl(); !c.spec().Equal(spec) {
+				c.set(spec)
+			}
+			continue
+		}
+		logs := t.logs[name]
+		if logs == nil {
+			logs = NewLogs(t.lines)
+			t.logs[name] = logs
+		}
+		t.log.Info(t.kind+" added", t.kind, name)
+		t.units[name] = t.start(spec, logs, t.goneDone(name))
+	}
+	t.changed(t.units)
+}
+
+// goneDone returns a channel closed once the removed units of a name have stopped.
+func (t *table[P, S, U]) goneDone(name string) <-chan struct{} {
+	var dones []<-chan struct{}
+	for _, u := range t.gone {
+		if u.ctl().name == name {
+			dones = append(dones, u.ctl().done)
+		}
+	}
+	switch len(dones) {
+	case 0:
+		return nil
+	case 1:
+		return dones[0]
+	}
+	all := make(chan struct{})
+	go func() {
+		for _, d := range dones {
+			<-d
+		}
+		close(all)
+	}()
+	return all
+}
+
+func (t *table[P, S, U]) get(name string) (U, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.units[name]
+	return u, ok
+}
+
+// status returns the state a unit last published.
+func (t *table[P, S, U]) status(name string) (S, bool) {
+	u, ok := t.get(name)
+	if !ok {
+		var zero S
+		return zero, false
+	}
+	return *u.ctl().state.Load(), true
+}
+
+// statuses returns the state of every unit, sorted by name.
+func (t *table[P, S, U]) statuses() []S {
+	t.mu.Lock()
+	units := make([]U, 0, len(t.units))
+	for _, name := range slices.Sorted(maps.Keys(t.units)) {
+		units = append(units, t.units[name])
+	}
+	t.mu.Unlock()
+	out := make([]S, 0, len(units))
+	for _, u := range units {
+		out = append(out, *u.ctl().state.Load())
+	}
+	return out
+}
+
+// logsOf returns the output buffer of a unit, also after it was removed.
+func (t *table[P, S, U]) logsOf(name string) (*Logs, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, ok := t.logs[name]
+	return l, ok
+}
+
+// stop tells every unit to stop and waits until they have. When ctx ends first, every
+// process they have left is killed at once.
+func (t *table[P, S, U]) stop(ctx context.Context, procs *processes) error {
+	t.mu.Lock()
+	all := append(slices.Collect(maps.Values(t.units)), t.gone...)
+	for _, u := range all {
+		u.ctl().stop()
+	}
+	t.units, t.gone = map[string]U{}, nil
+	t.changed(t.units)
+	t.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		for _, u := range all {
+			<-u.ctl().done
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.log.Warn("stop deadline: killing every " + t.kind + "'s processes")
+		procs.killAll()
+		<-done
+		return ctx.Err()
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
