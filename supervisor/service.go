@@ -95,28 +95,33 @@ func (s *service) loop(after <-chan struct{}) {
 		s.state = "failing"
 		s.publish()
 		s.log.Warn("service failed", "err", err, "failures", s.backoff.failures, "restart_in", delay)
-		if !s.pause(delay) {
+		switch s.pause(delay) {
+		case errServiceStopped:
 			s.state = "stopping"
 			s.publish()
 			return
+		case errServiceChanged:
+			s.log.Info("spec changed: starting the service at once")
+			s.backoff.reset()
+			attempt = 0
 		}
 	}
 }
 
-// pause waits before the next attempt; a changed spec cuts it short. It returns false
-// when the service is told to quit.
-func (s *service) pause(d time.Duration) bool {
+// pause waits before the next attempt. It returns errServiceChanged when a changed spec
+// cut it short (a new spec deserves an immediate attempt), errServiceStopped when the
+// service is told to quit.
+func (s *service) pause(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		return nil
 	case <-s.c.kick:
-		// A new spec deserves an immediate attempt.
-		s.backoff.reset()
+		return errServiceChanged
 	case <-s.c.quit:
-		return false
+		return errServiceStopped
 	}
-	return true
 }
 
 // run takes the service through one life: data dir, init when fresh, start, readiness,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -189,6 +190,44 @@ func TestChangedSpecRollsOverWithoutAGap(t *testing.T) {
 	if empty {
 		t.Fatal("the routing table was empty during the rollover")
 	}
+}
+
+// A controller busy with a slow step (here: waiting for a port) must hold up neither
+// Apply nor the readers of Status: changed specs queue up as the latest one only.
+func TestApplyAndStatusDoNotWaitForABusyController(t *testing.T) {
+	s, _ := realSupervisor(t)
+	s.Apply(map[string]*config.Function{"fn": workload(t, "fn", nil, nil)})
+	s.ports.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			s.ports.mu.Unlock()
+		}
+	}()
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for i := range 100 {
+			s.Apply(map[string]*config.Function{"fn": workload(t, "fn", map[string]string{"VERSION": strconv.Itoa(i)}, nil)})
+		}
+	}()
+	answered := make(chan struct{})
+	go func() {
+		<-applied
+		s.Status("fn")
+		close(answered)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Apply and Status blocked behind a busy controller")
+	}
+	s.ports.mu.Unlock()
+	locked = false
+	testkit.WaitFor(t, 10*time.Second, "the last spec", func() bool {
+		r, _ := s.Route("fn")
+		return r.Spec().Env["VERSION"] == "99"
+	})
 }
 
 func TestLogsKeepTheLastLines(t *testing.T) {
