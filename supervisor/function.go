@@ -211,50 +211,69 @@ func (f *function) failed(id int, readyAt time.Time, err error) {
 
 // reconcile moves the replicas towards the desired count and the current spec.
 func (f *function) reconcile() {
-	var current, obsolete []*replica
-	readyCurrent := 0
+	current, obsolete := f.sortReplicas()
+	current = f.scaleDown(current)
+	f.scaleUp(f.desired - len(current))
+	f.rollOver(obsolete, countReady(current))
+	f.publishEndpoints()
+}
+
+// sortReplicas sorts the replicas that are not leaving into current ones (of the current
+// spec, healthy) and obsolete ones (of an older spec, or unhealthy), which are to be
+// replaced.
+func (f *function) sortReplicas() (current, obsolete []*replica) {
 	for _, r := range f.replicas {
 		switch {
 		case r.state == leaving:
 		case r.gen == f.gen && r.state != unhealthy:
 			current = append(current, r)
-			if r.state == ready {
-				readyCurrent++
-			}
 		default:
 			obsolete = append(obsolete, r)
 		}
 	}
-	// Scale down: starting replicas go first (they serve nobody yet), then the newest.
-	if extra := len(current) - f.desired; extra > 0 {
-		slices.SortFunc(current, func(a, b *replica) int {
-			if sa, sb := a.state == starting, b.state == starting; sa != sb {
-				if sa {
-					return -1
-				}
-				return 1
-			}
-			return cmp.Compare(b.id, a.id)
-		})
-		for _, r := range current[:extra] {
-			if r.state == ready {
-				readyCurrent--
-			}
-			f.retire(r)
-		}
-		current = current[extra:]
+	return current, obsolete
+}
+
+// scaleDown retires the current replicas beyond the desired count: starting ones first
+// (they serve nobody yet), then the newest. It returns those that stay.
+func (f *function) scaleDown(current []*replica) []*replica {
+	extra := len(current) - f.desired
+	if extra <= 0 {
+		return current
 	}
-	// Scale up, unless a failure asked for a pause.
-	if missing := f.desired - len(current); missing > 0 {
-		if wait := f.backoff.pause(); wait > 0 {
-			f.scheduleRetry(wait)
-		} else {
-			for range missing {
-				f.startReplica()
+	slices.SortFunc(current, func(a, b *replica) int {
+		if sa, sb := a.state == starting, b.state == starting; sa != sb {
+			if sa {
+				return -1
 			}
+			return 1
 		}
+		return cmp.Compare(b.id, a.id)
+	})
+	for _, r := range current[:extra] {
+		f.retire(r)
 	}
-	// Roll over: an obsolete replica keeps serving until a current one can take its place.
+	return current[extra:]
+}
+
+// scaleUp starts missing replicas, unless a failure asked for a pause.
+func (f *function) scaleUp(missing int) {
+	if missing <= 0 {
+		return
+	}
+	if wait := f.backoff.pause(); wait > 0 {
+		f.scheduleRetry(wait)
+		return
+	}
+	for range missing {
+		f.startReplica()
+	}
+}
+
+// rollOver retires obsolete replicas as current ones become ready to take their place:
+// until then they keep serving. Starting ones go at once, and all of them when the
+// function stops.
+func (f *function) rollOver(obsolete []*replica, readyCurrent int) {
 	keep := max(0, f.desired-readyCurrent)
 	slices.SortFunc(obsolete, func(a, b *replica) int {
 		// Keep ready ones over starting ones, healthy over unhealthy, newest first.
@@ -271,7 +290,16 @@ func (f *function) reconcile() {
 			f.retire(r)
 		}
 	}
-	f.publishEndpoints()
+}
+
+func countReady(rs []*replica) int {
+	n := 0
+	for _, r := range rs {
+		if r.state == ready {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *function) scheduleRetry(wait time.Duration) {

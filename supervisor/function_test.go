@@ -26,7 +26,13 @@ func one(f *config.Function) map[string]*config.Function {
 
 func status(t *testing.T, s *Supervisor, name string) Status {
 	t.Helper()
-	st, ok := s.Status(name)
+	return mustState(t, s.Status, name)
+}
+
+// mustState returns the state of a function or service.
+func mustState[S any](t *testing.T, get func(string) (S, bool), name string) S {
+	t.Helper()
+	st, ok := get(name)
 	if !ok {
 		t.Fatalf("no status for %s", name)
 	}

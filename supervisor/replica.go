@@ -193,26 +193,11 @@ func (r *replica) leave(p *process, log *slog.Logger) error {
 
 // launch creates the replica's directories and says how to start its program.
 func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, error) {
-	spec, creds, tmp := r.spec, r.creds, r.tmp()
-	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
+	spec := r.spec
+	if err := r.makeDirs(); err != nil {
 		return nil, err
 	}
-	if err := os.Mkdir(r.dir, 0o711); err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return nil, err
-	}
-	// Mode 1777 like /tmp; owned by the function's user so that it can also remove it.
-	if err := os.Chmod(tmp, 0o1777|os.ModeSticky); err != nil {
-		return nil, err
-	}
-	if creds.set {
-		if err := os.Chown(tmp, creds.uid, creds.gid); err != nil {
-			return nil, err
-		}
-	}
-	secrets, err := s.copySecrets(spec, r.dir, creds)
+	secrets, err := s.copySecrets(spec, r.dir, r.creds)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +210,7 @@ func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, 
 		secrets = ""
 	}
 	if s.iso == isolateTmpdir {
-		fixed = append(fixed, "TMPDIR="+tmp, "HOME="+tmp)
+		fixed = append(fixed, "TMPDIR="+r.tmp(), "HOME="+r.tmp())
 	}
 	// Last, so that the user's env cannot point a replica at the wrong port.
 	port := strconv.Itoa(r.port)
@@ -233,8 +218,8 @@ func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, 
 	l := &launch{
 		argv:   spec.Command,
 		dir:    spec.Workdir,
-		env:    environ(creds, []string{"HOME=/tmp", "HOSTNAME=" + spec.Name}, spec.Env, fixed...),
-		creds:  creds,
+		env:    environ(r.creds, []string{"HOME=/tmp", "HOSTNAME=" + spec.Name}, spec.Env, fixed...),
+		creds:  r.creds,
 		group:  "functions/" + spec.Name + "/" + r.name(),
 		output: out,
 		log:    log,
@@ -243,7 +228,28 @@ func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, 
 		l.argv = []string{s.exe, "watchdog"}
 	}
 	if s.iso != isolateTmpdir {
-		l.tmp, l.secrets = tmp, secrets
+		l.tmp, l.secrets = r.tmp(), secrets
 	}
 	return l, nil
+}
+
+// makeDirs creates STATE/run/NAME/ID and in it the replica's /tmp: mode 1777 like /tmp,
+// owned by the function's user so that it can also remove it.
+func (r *replica) makeDirs() error {
+	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
+		return err
+	}
+	if err := os.Mkdir(r.dir, 0o711); err != nil {
+		return err
+	}
+	if err := os.Mkdir(r.tmp(), 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(r.tmp(), 0o1777|os.ModeSticky); err != nil {
+		return err
+	}
+	if r.creds.set {
+		return os.Chown(r.tmp(), r.creds.uid, r.creds.gid)
+	}
+	return nil
 }

@@ -79,6 +79,9 @@ func (s *service) loop(after <-chan struct{}) {
 		err := s.run(spec, attempt)
 		readyAt := s.readyAt
 		s.pid, s.readyAt = 0, time.Time{}
+		if !errors.Is(err, errServiceStopped) && !errors.Is(err, errServiceChanged) {
+			err = s.failed(err, readyAt)
+		}
 		switch {
 		case errors.Is(err, errServiceStopped):
 			s.state = "stopping"
@@ -89,23 +92,17 @@ func (s *service) loop(after <-chan struct{}) {
 			s.log.Info("spec changed: restarting the service")
 			s.backoff.reset()
 			attempt = 0 // a new spec counts its restarts afresh
-			continue
-		}
-		delay := s.backoff.failed(err, readyAt)
-		s.state = "failing"
-		s.publish()
-		s.log.Warn("service failed", "err", err, "failures", s.backoff.failures, "restart_in", delay)
-		switch s.pause(delay) {
-		case errServiceStopped:
-			s.state = "stopping"
-			s.publish()
-			return
-		case errServiceChanged:
-			s.log.Info("spec changed: starting the service at once")
-			s.backoff.reset()
-			attempt = 0
 		}
 	}
+}
+
+// failed records a failed run and waits out the pause before the next one (see pause).
+func (s *service) failed(err error, readyAt time.Time) error {
+	delay := s.backoff.failed(err, readyAt)
+	s.state = "failing"
+	s.publish()
+	s.log.Warn("service failed", "err", err, "failures", s.backoff.failures, "restart_in", delay)
+	return s.pause(delay)
 }
 
 // pause waits before the next attempt. It returns errServiceChanged when a changed spec
@@ -133,6 +130,7 @@ func (s *service) run(spec *config.Service, attempt int) error {
 	if err != nil {
 		return err
 	}
+	// ready_timeout counts from here: init, start, until ready.
 	ctx, cancel := context.WithTimeout(context.Background(), spec.ReadyTimeout)
 	defer cancel()
 	fresh, err := prepareDataDir(spec, creds, s.log)
@@ -151,6 +149,13 @@ func (s *service) run(spec *config.Service, attempt int) error {
 	s.log.Info("service started", "pid", p.pid, "user", creds.name)
 	checked := make(chan error, 1)
 	go func() { checked <- s.checkReady(ctx, spec, creds) }()
+	return s.watch(p, spec, checked, cancel)
+}
+
+// watch follows the running process: ready once the check passes, failed when it does
+// not in time or the process exits, stopped with grace on quit or a changed spec.
+func (s *service) watch(p *process, spec *config.Service, checked <-chan error, cancelCheck func()) error {
+	defer cancelCheck()
 	for {
 		select {
 		case err := <-checked:
@@ -166,13 +171,13 @@ func (s *service) run(spec *config.Service, attempt int) error {
 		case <-p.exited:
 			return p.exitError()
 		case <-s.c.quit:
-			cancel()
+			cancelCheck()
 			return s.stop(p, spec, errServiceStopped)
 		case <-s.c.kick:
 			if s.c.spec().Equal(spec) {
 				continue
 			}
-			cancel()
+			cancelCheck()
 			return s.stop(p, spec, errServiceChanged)
 		}
 	}

@@ -59,13 +59,7 @@ func serviceSpec(t *testing.T, state, name string, env map[string]string) (*conf
 
 func waitService(t *testing.T, m *Services, name, what string, cond func(ServiceStatus) bool) ServiceStatus {
 	t.Helper()
-	var st ServiceStatus
-	testkit.WaitFor(t, 15*time.Second, what, func() bool {
-		var ok bool
-		st, ok = m.Status(name)
-		return ok && cond(st)
-	})
-	return st
+	return waitState(t, m.Status, name, what, cond)
 }
 
 func serviceInfo(t *testing.T, addr string) testkit.Info {
@@ -193,16 +187,7 @@ func TestCrashingServiceBacksOffExponentially(t *testing.T) {
 	if st.State != "failing" || !strings.Contains(st.LastError, "exit status 1") {
 		t.Fatalf("status %+v", st)
 	}
-	var delays []string
-	for _, line := range strings.Split(log.String(), "\n") {
-		if _, after, ok := strings.Cut(line, "restart_in="); ok && strings.Contains(line, "service failed") {
-			delays = append(delays, after)
-		}
-	}
-	want := []string{"100ms", "200ms", "400ms", "800ms"}
-	if len(delays) < 4 || strings.Join(delays[:4], " ") != strings.Join(want, " ") {
-		t.Fatalf("restart delays %v, want %v", delays, want)
-	}
+	checkRestartDelays(t, log.String(), "service failed")
 }
 
 func TestServiceThatExitsIsRestarted(t *testing.T) {

@@ -20,11 +20,7 @@ func oneService(s *config.Service) map[string]*config.Service {
 
 func serviceStatus(t *testing.T, m *Services, name string) ServiceStatus {
 	t.Helper()
-	st, ok := m.Status(name)
-	if !ok {
-		t.Fatalf("no status for %s", name)
-	}
-	return st
+	return mustState(t, m.Status, name)
 }
 
 func TestServiceRunsInitThenStartsAndIsReadyOnceItsPortAccepts(t *testing.T) {

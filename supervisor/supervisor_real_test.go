@@ -51,13 +51,35 @@ func workload(t *testing.T, name string, env map[string]string, labels map[strin
 
 func waitStatus(t *testing.T, s *Supervisor, name, what string, cond func(Status) bool) Status {
 	t.Helper()
-	var st Status
+	return waitState(t, s.Status, name, what, cond)
+}
+
+// waitState waits until the state of a function or a service meets cond.
+func waitState[S any](t *testing.T, get func(string) (S, bool), name, what string, cond func(S) bool) S {
+	t.Helper()
+	var st S
 	testkit.WaitFor(t, 15*time.Second, what, func() bool {
 		var ok bool
-		st, ok = s.Status(name)
+		st, ok = get(name)
 		return ok && cond(st)
 	})
 	return st
+}
+
+// checkRestartDelays checks in the log that the pause before each restart doubles: no
+// tight loop.
+func checkRestartDelays(t *testing.T, log, failed string) {
+	t.Helper()
+	var delays []string
+	for _, line := range strings.Split(log, "\n") {
+		if _, after, ok := strings.Cut(line, "restart_in="); ok && strings.Contains(line, failed) {
+			delays = append(delays, after)
+		}
+	}
+	want := []string{"100ms", "200ms", "400ms", "800ms"}
+	if len(delays) < 4 || strings.Join(delays[:4], " ") != strings.Join(want, " ") {
+		t.Fatalf("restart delays %v, want %v", delays, want)
+	}
 }
 
 func TestCrashingReplicaBacksOffExponentiallyAndShowsFailing(t *testing.T) {
@@ -67,17 +89,7 @@ func TestCrashingReplicaBacksOffExponentiallyAndShowsFailing(t *testing.T) {
 	if st.State != "failing" || !strings.Contains(st.LastError, "exit status 1") {
 		t.Fatalf("status %+v", st)
 	}
-	// The pause before each restart doubles: no tight loop.
-	var delays []string
-	for _, line := range strings.Split(log.String(), "\n") {
-		if _, after, ok := strings.Cut(line, "restart_in="); ok && strings.Contains(line, "replica failed") {
-			delays = append(delays, after)
-		}
-	}
-	want := []string{"100ms", "200ms", "400ms", "800ms"}
-	if len(delays) < 4 || strings.Join(delays[:4], " ") != strings.Join(want, " ") {
-		t.Fatalf("restart delays %v, want %v", delays, want)
-	}
+	checkRestartDelays(t, log.String(), "replica failed")
 	// The output of the failed replicas is kept.
 	lines, _, _ := mustLogs(t, s, "crash").Read(0)
 	if len(lines) == 0 || lines[0].Text != "exiting at start as asked" || lines[0].Stream != "stderr" {

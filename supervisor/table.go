@@ -25,8 +25,7 @@ type control[P, S any] struct {
 }
 
 func newControl[P, S any](name string, spec P) *control[P, S] {
-	c := &control[P, S]{name: name, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), want: spec}
-	return c
+	return &control[P, S]{name: name, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}), want: spec}
 }
 
 // spec is the spec the goroutine should run.
@@ -36,6 +35,7 @@ func (c *control[P, S]) spec() P {
 	return c.want
 }
 
+// set hands the goroutine a new spec.
 func (c *control[P, S]) set(spec P) {
 	c.mu.Lock()
 	c.want = spec
@@ -46,8 +46,10 @@ func (c *control[P, S]) set(spec P) {
 	}
 }
 
+// stop tells the goroutine to stop; done says when it has.
 func (c *control[P, S]) stop() { c.once.Do(func() { close(c.quit) }) }
 
+// publish makes st the state that Status and Statuses return.
 func (c *control[P, S]) publish(st S) { c.state.Store(&st) }
 
 // specType is a function's or a service's spec.
