@@ -445,22 +445,29 @@ func TestRemovedFunctionStopsAndKeepsItsLogs(t *testing.T) {
 }
 
 func TestStopKillsWhatIsLeftWhenItsTimeRunsOut(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s, m := pretendSupervisor(t)
-		f := pretendFunction(t, "fn", map[string]string{"IGNORE_TERM": "1"})
-		f.StopGrace = time.Hour
-		s.Apply(one(f))
-		synctest.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Stop = %v", err)
-		}
-		want := signals(syscall.SIGTERM, time.Duration(0), syscall.SIGKILL, 3*time.Second)
-		if got := m.started("workload")[0].signalsSeen(); !slices.Equal(got, want) {
-			t.Errorf("signals %v, want %v", got, want)
-		}
-	})
+	for _, removed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("removed before the stop: %v", removed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s, m := pretendSupervisor(t)
+				f := pretendFunction(t, "fn", map[string]string{"IGNORE_TERM": "1"})
+				f.StopGrace = time.Hour
+				s.Apply(one(f))
+				synctest.Wait()
+				if removed {
+					s.Apply(nil)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				if err := s.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("Stop = %v", err)
+				}
+				want := signals(syscall.SIGTERM, time.Duration(0), syscall.SIGKILL, 3*time.Second)
+				if got := m.started("workload")[0].signalsSeen(); !slices.Equal(got, want) {
+					t.Errorf("signals %v, want %v", got, want)
+				}
+			})
+		})
+	}
 }
 
 func TestReplicaThatCannotStartBacksOff(t *testing.T) {
