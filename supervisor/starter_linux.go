@@ -1,18 +1,13 @@
 package supervisor
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-)
-
 // forkStarter is the daemon's starter: it builds the command of a launch, puts it in a
 // group of its own, connects its output and forks it from a spawning thread.
 type forkStarter struct {
 	thread   *spawner
 	exe      string    // the faasd binary, for the spawn shim
 	iso      isolation // how a launch gets its private /tmp
+	// newGroup makes the group each program runs in (group.go), for replicas and
+	// services alike.
 	newGroup func(*launch) (group, error)
 }
 
@@ -56,27 +51,4 @@ func (st *forkStarter) start(l *launch) (running, error) {
 		wait:   cmd.Wait,
 		output: out.pump(l.output, l.log),
 	}, nil
-}
-
-// probe finds the strongest isolation this daemon may give replicas by starting `true`
-// once in it, and keeps it for the launches to come.
-func (st *forkStarter) probe(dir string) (isolation, error) {
-	candidates := []isolation{isolateUserNS}
-	if os.Geteuid() == 0 {
-		candidates = []isolation{isolateMountNS}
-	}
-	procs := newProcesses(st)
-	var errs []error
-	for _, iso := range candidates {
-		st.iso = iso
-		out := &lineBuffer{max: 4096}
-		l := &launch{argv: []string{"true"}, dir: "/", env: []string{"PATH=" + defaultPath}, tmp: dir, output: out, log: discard}
-		if err := procs.run(context.Background(), l); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w: %s", iso, err, out))
-			continue
-		}
-		return iso, nil
-	}
-	st.iso = isolateTmpdir
-	return isolateTmpdir, errors.Join(errs...)
 }
