@@ -66,9 +66,11 @@ func (s *service) publish() {
 func (s *service) loop(after <-chan struct{}) {
 	defer close(s.c.done)
 	if after != nil {
-		select {
-		case <-after:
-		case <-s.c.quit:
+		// The service removed before this one may still hold the data dir and the port.
+		// It was told to stop; wait for it even when told to stop too, so that done
+		// means no process of this name is left.
+		<-after
+		if isClosed(s.c.quit) {
 			return
 		}
 	}

@@ -3,9 +3,9 @@ package supervisor
 // forkStarter is the daemon's starter: it builds the command of a launch, puts it in a
 // group of its own, connects its output and forks it from a spawning thread.
 type forkStarter struct {
-	thread   *spawner
-	exe      string    // the faasd binary, for the spawn shim
-	iso      isolation // how a launch gets its private /tmp
+	thread *spawner
+	exe    string    // the faasd binary, for the spawn shim
+	iso    isolation // how a launch gets its private /tmp
 	// newGroup makes the group each program runs in (group.go), for replicas and
 	// services alike.
 	newGroup func(*launch) (group, error)

@@ -65,8 +65,8 @@ type table[P specType[P], S any, U unit[P, S]] struct {
 	kind  string // "function" or "service", also the key of the log attribute
 	log   *slog.Logger
 	lines int // kept per unit
-	// start starts a new unit. after is closed once every earlier unit of the same name
-	// has stopped (nil: there was none).
+	// start starts a new unit. after is closed once the last removed unit of the same
+	// name has stopped (nil: there was none).
 	start func(spec P, logs *Logs, after <-chan struct{}) U
 	// changed is called, with the table locked, after every change of the set of units.
 	changed func(units map[string]U)
@@ -117,28 +117,16 @@ func (t *table[P, S, U]) apply(specs map[string]P) {
 	t.changed(t.units)
 }
 
-// goneDone returns a channel closed once the removed units of a name have stopped.
+// goneDone returns a channel closed once the last removed unit of a name has stopped, or
+// nil when there is none. A unit that waits for it before it ends (as a service does)
+// makes it stand for every earlier one too.
 func (t *table[P, S, U]) goneDone(name string) <-chan struct{} {
-	var dones []<-chan struct{}
-	for _, u := range t.gone {
+	for _, u := range slices.Backward(t.gone) {
 		if u.ctl().name == name {
-			dones = append(dones, u.ctl().done)
+			return u.ctl().done
 		}
 	}
-	switch len(dones) {
-	case 0:
-		return nil
-	case 1:
-		return dones[0]
-	}
-	all := make(chan struct{})
-	go func() {
-		for _, d := range dones {
-			<-d
-		}
-		close(all)
-	}()
-	return all
+	return nil
 }
 
 func (t *table[P, S, U]) get(name string) (U, bool) {
