@@ -12,9 +12,10 @@ import (
 // "everything it started" is. Today a group is a process group; a cgroup per process
 // (kill-all, limits, usage, OOM) replaces it here, for replicas and services alike.
 //
-// The lifecycle (process.go) calls the methods in this order: join before the fork,
-// started once the fork succeeded, signal any number of times, and after the program has
-// exited: signal(SIGKILL) for its leftovers, waitEmpty, then remove.
+// The starter (starter_linux.go) makes a group for each launch, calls join before the
+// fork and started once it succeeded (remove if it failed); the lifecycle (process.go)
+// then calls signal any number of times, and after the program has exited:
+// signal(SIGKILL) for its leftovers, waitEmpty, then remove.
 type group interface {
 	// join makes the child enter the group as it is created, before it execs, so that
 	// nothing it runs can start outside the group.
