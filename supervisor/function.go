@@ -241,15 +241,7 @@ func (f *function) scaleDown(current []*replica) []*replica {
 	if extra <= 0 {
 		return current
 	}
-	slices.SortFunc(current, func(a, b *replica) int {
-		if sa, sb := a.state == starting, b.state == starting; sa != sb {
-			if sa {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(b.id, a.id)
-	})
+	slices.SortFunc(current, inStateThenNewest(starting))
 	for _, r := range current[:extra] {
 		f.retire(r)
 	}
@@ -275,20 +267,26 @@ func (f *function) scaleUp(missing int) {
 // function stops.
 func (f *function) rollOver(obsolete []*replica, readyCurrent int) {
 	keep := max(0, f.desired-readyCurrent)
-	slices.SortFunc(obsolete, func(a, b *replica) int {
-		// Keep ready ones over starting ones, healthy over unhealthy, newest first.
-		if ra, rb := a.state == ready, b.state == ready; ra != rb {
-			if ra {
+	// Keep ready ones over starting ones, healthy over unhealthy, newest first.
+	slices.SortFunc(obsolete, inStateThenNewest(ready))
+	for i, r := range obsolete {
+		if i >= keep || r.state == starting || f.stopping {
+			f.retire(r)
+		}
+	}
+}
+
+// inStateThenNewest orders replicas in state first before the others, and the newest
+// first among equals.
+func inStateThenNewest(first replicaState) func(a, b *replica) int {
+	return func(a, b *replica) int {
+		if fa, fb := a.state == first, b.state == first; fa != fb {
+			if fa {
 				return -1
 			}
 			return 1
 		}
 		return cmp.Compare(b.id, a.id)
-	})
-	for i, r := range obsolete {
-		if i >= keep || r.state == starting || f.stopping {
-			f.retire(r)
-		}
 	}
 }
 
