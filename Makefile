@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
+UNIT := ./config/... ./cgroup/... ./systemd/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
         ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/...
 
 .PHONY: build examples deps test-deps run test lint unit fuzz-short fuzz e2e bench bench-cold clean
@@ -21,12 +21,13 @@ examples:
 
 # The Debian packages of the example stack and the templates (Ruby, Sinatra, Puma, mysql2,
 # MariaDB, Node.js, Python); a no-op once they are installed. The tests also need the
-# browser that drives the web UI.
+# browser that drives the web UI, and systemd-analyze to check the unit `faasd install`
+# writes.
 deps:
 	./scripts/install-deps.sh
 
 test-deps:
-	./scripts/install-deps.sh chromium
+	./scripts/install-deps.sh chromium systemd
 
 run: deps build examples
 	@echo "faasd: the example stack on http://127.0.0.1:8080 (frank-says, guestbook on MariaDB, hello-go, stronghash, wordcount)"

@@ -48,6 +48,8 @@ type Deployment struct {
 type Resources struct {
 	Memory string `json:"memory,omitempty"`
 	CPU    string `json:"cpu,omitempty"`
+
+	Pids int64 `json:"pids,omitempty"` // faasd's extension, limits only: tasks per replica
 }
 
 // FunctionStatus is OpenFaaS's FunctionStatus plus faasd's own fields: what the API

@@ -72,6 +72,18 @@ func TestDeploymentToSpec(t *testing.T) {
 		{"bad duration", api.Deployment{Service: "x", EnvProcess: "cat", Timeout: "soon"}, "timeout", nil},
 		{"bad label", api.Deployment{Service: "x", EnvProcess: "cat", Labels: map[string]string{config.LabelScaleMin: "-3"}}, "com.openfaas.scale.min", nil},
 		{"request env", api.Deployment{Service: "x", EnvProcess: "cat", EnvVars: map[string]string{"Http_Method": "GET"}}, "Http_", nil},
+		{"limits", api.Deployment{Service: "x", EnvProcess: "cat", Limits: &api.Resources{Memory: "64Mi", CPU: "250m"}, Requests: &api.Resources{CPU: "0.1"}}, "",
+			func(f *config.Function) bool {
+				return f.Limits.Memory.Bytes == 64<<20 && f.Limits.Memory.String() == "64Mi" && f.Limits.CPU.Millis == 250 &&
+					f.Limits.Pids == config.DefaultPids && f.Requests.CPU.Millis == 100
+			}},
+		{"pids limit", api.Deployment{Service: "x", EnvProcess: "cat", Limits: &api.Resources{Pids: 100}}, "",
+			func(f *config.Function) bool { return f.Limits.Pids == 100 && f.Limits.Memory.IsZero() }},
+		{"bad memory limit", api.Deployment{Service: "x", EnvProcess: "cat", Limits: &api.Resources{Memory: "lots"}}, `limits: memory: "lots" is not a memory quantity`, nil},
+		{"memory without unit", api.Deployment{Service: "x", EnvProcess: "cat", Limits: &api.Resources{Memory: "128"}}, `write a unit, such as "128Mi"`, nil},
+		{"bad cpu request", api.Deployment{Service: "x", EnvProcess: "cat", Requests: &api.Resources{CPU: "-1"}}, "requests: cpu:", nil},
+		{"few pids", api.Deployment{Service: "x", EnvProcess: "cat", Limits: &api.Resources{Pids: 2}}, "pids: 2 is below 16", nil},
+		{"pids request", api.Deployment{Service: "x", EnvProcess: "cat", Requests: &api.Resources{Pids: 20}}, "only a limit", nil},
 		{"bad secret name", api.Deployment{Service: "x", EnvProcess: "cat", Secrets: []string{"../../etc/shadow"}}, "invalid secret name", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

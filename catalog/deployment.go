@@ -90,6 +90,20 @@ func specOf(d *api.Deployment, g config.Gateway, own config.OwnNames) (*config.F
 	if f.DrainTimeout == 0 {
 		f.DrainTimeout = f.Timeout
 	}
+	if d.Limits != nil {
+		if f.Limits.Memory, f.Limits.CPU, err = config.ParseResources(d.Limits.Memory, d.Limits.CPU); err != nil {
+			return nil, invalid("limits: %v", err)
+		}
+		f.Limits.Pids = d.Limits.Pids
+	}
+	if d.Requests != nil {
+		if d.Requests.Pids != 0 {
+			return nil, invalid("requests: pids: only a limit")
+		}
+		if f.Requests.Memory, f.Requests.CPU, err = config.ParseResources(d.Requests.Memory, d.Requests.CPU); err != nil {
+			return nil, invalid("requests: %v", err)
+		}
+	}
 	for k := range f.Env {
 		if strings.HasPrefix(k, "Http_") {
 			return nil, invalid("envVars: %s: names starting with Http_ are the request's, set per call", k)
@@ -116,5 +130,27 @@ func fromSpec(f *config.Function) api.Deployment {
 		Workdir:     f.Workdir,
 		User:        f.User,
 		Hosts:       f.Hosts,
+		Limits:      limitsOf(f.Limits),
+		Requests:    resources(f.Requests.Memory, f.Requests.CPU),
 	}
+}
+
+// limitsOf describes limits in the API's terms; the default pids limit goes unsaid.
+func limitsOf(l config.Limits) *api.Resources {
+	r := resources(l.Memory, l.CPU)
+	if l.Pids != config.DefaultPids {
+		if r == nil {
+			r = &api.Resources{}
+		}
+		r.Pids = l.Pids
+	}
+	return r
+}
+
+// resources describes quantities as written, or nil when there are none.
+func resources(m config.Memory, c config.CPU) *api.Resources {
+	if m.IsZero() && c.IsZero() {
+		return nil
+	}
+	return &api.Resources{Memory: m.String(), CPU: c.String()}
 }

@@ -30,6 +30,8 @@ func DeploymentFor(f *config.Function) api.Deployment {
 		HealthInterval:   f.HealthInterval.String(),
 		DrainTimeout:     f.DrainTimeout.String(),
 		StopGrace:        f.StopGrace.String(),
+		Limits:           limitsOf(f.Limits),
+		Requests:         resources(f.Requests.Memory, f.Requests.CPU),
 	}
 	if d.LockFile == config.DefaultLockFile {
 		d.LockFile = ""

@@ -29,9 +29,12 @@ health_interval = 0
 drain_timeout = "3s"
 stop_grace = "2s"
 build = ["make"]
+limits = { memory = "128Mi", cpu = "500m", pids = 64 }
+requests = { cpu = "0.1" }
 
 [functions.classic]
 fprocess = "sha512sum"
+limits = { memory = "1G" }
 `
 	cfg, err := config.Parse(filepath.Join(dir, "faasd.toml"), []byte(text))
 	if err != nil {

@@ -106,6 +106,9 @@ type Function struct {
 	DrainTimeout     time.Duration // how long a leaving replica may finish in-flight requests
 	StopGrace        time.Duration // SIGTERM → SIGKILL
 
+	Limits   Limits   // per replica, enforced through cgroups (limits.go)
+	Requests Requests // advisory
+
 	Scale       ScalePolicy // derived from Labels
 	MaxInflight int         // asynchronous calls at once, from Labels; 0: the [queue] default
 }
@@ -119,7 +122,8 @@ func (f *Function) Equal(g *Function) bool {
 		slices.Equal(f.Hosts, g.Hosts) && slices.Equal(f.Secrets, g.Secrets) && f.User == g.User &&
 		slices.Equal(f.DependsOn, g.DependsOn) && f.LockFile == g.LockFile && f.ReadinessTimeout == g.ReadinessTimeout &&
 		f.HealthInterval == g.HealthInterval && f.Timeout == g.Timeout &&
-		f.DrainTimeout == g.DrainTimeout && f.StopGrace == g.StopGrace
+		f.DrainTimeout == g.DrainTimeout && f.StopGrace == g.StopGrace &&
+		f.Limits == g.Limits && f.Requests == g.Requests
 }
 
 // Error is a configuration error that points at a line of the file, the way a compiler does.
@@ -269,6 +273,8 @@ type rawFunction struct {
 	Timeout          *Duration         `toml:"timeout"`
 	DrainTimeout     *Duration         `toml:"drain_timeout"`
 	StopGrace        *Duration         `toml:"stop_grace"`
+	Limits           *rawLimits        `toml:"limits"`
+	Requests         *rawRequests      `toml:"requests"`
 }
 
 func (r rawGateway) resolve(base string) (Gateway, error) {
@@ -364,6 +370,13 @@ func (r rawFunction) resolve(name, base string, g Gateway) (*Function, error) {
 		StopGrace:        dur(r.StopGrace, DefaultStopGrace),
 	}
 	f.DrainTimeout = dur(r.DrainTimeout, f.Timeout)
+	var err error
+	if f.Limits, err = r.Limits.resolve(); err != nil {
+		return nil, err
+	}
+	if f.Requests, err = r.Requests.resolve(); err != nil {
+		return nil, err
+	}
 	if err := f.Validate(g.ScaleDefaults); err != nil {
 		return nil, err
 	}
@@ -417,6 +430,7 @@ func (f *Function) Validate(scaleDefaults ScalePolicy) error {
 	if f.HealthInterval < 0 {
 		add(errors.New("health_interval: must not be negative"))
 	}
+	add(f.Limits.validate())
 	p, err := ParseScalePolicy(scaleDefaults, f.Labels)
 	if err != nil {
 		add(fmt.Errorf("labels: %w", err))

@@ -45,6 +45,7 @@ type Service struct {
 	ReadyCommand []string
 	ReadyTimeout time.Duration // init plus start until ready; then it is killed and retried
 	StopGrace    time.Duration // SIGTERM → SIGKILL
+	Limits       Limits        // enforced through cgroups (limits.go)
 }
 
 // Equal reports whether two specs would run the same process.
@@ -52,7 +53,7 @@ func (s *Service) Equal(o *Service) bool {
 	return s.Name == o.Name && slices.Equal(s.Command, o.Command) && slices.Equal(s.Init, o.Init) &&
 		s.Workdir == o.Workdir && maps.Equal(s.Env, o.Env) && s.User == o.User && s.DataDir == o.DataDir &&
 		s.ReadyTCP == o.ReadyTCP && slices.Equal(s.ReadyCommand, o.ReadyCommand) &&
-		s.ReadyTimeout == o.ReadyTimeout && s.StopGrace == o.StopGrace
+		s.ReadyTimeout == o.ReadyTimeout && s.StopGrace == o.StopGrace && s.Limits == o.Limits
 }
 
 // ServiceNames returns the service names in order.
@@ -70,6 +71,7 @@ type rawService struct {
 	ReadyCommand []string          `toml:"ready_command"`
 	ReadyTimeout *Duration         `toml:"ready_timeout"`
 	StopGrace    *Duration         `toml:"stop_grace"`
+	Limits       *rawLimits        `toml:"limits"`
 }
 
 // resolveServices fills cfg.Services from the [services.NAME] tables and checks that the
@@ -114,6 +116,10 @@ func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
 		ReadyCommand: r.ReadyCommand,
 		ReadyTimeout: dur(r.ReadyTimeout, DefaultServiceReadyTimeout),
 		StopGrace:    dur(r.StopGrace, DefaultServiceStopGrace),
+	}
+	var err error
+	if s.Limits, err = r.Limits.resolve(); err != nil {
+		return nil, err
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -163,5 +169,6 @@ func (s *Service) Validate() error {
 	if s.StopGrace <= 0 {
 		add(errors.New("stop_grace: must be positive"))
 	}
+	add(s.Limits.validate())
 	return errors.Join(errs...)
 }

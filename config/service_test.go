@@ -39,6 +39,7 @@ depends_on = ["db", "cache"]
 		Workdir: "/srv/app/examples/db", Env: map[string]string{"DB_PORT": "3307"}, User: "mysql",
 		DataDir: "/var/lib/faasd/services/db", ReadyTCP: "127.0.0.1:3307",
 		ReadyTimeout: DefaultServiceReadyTimeout, StopGrace: DefaultServiceStopGrace,
+		Limits: Limits{Pids: DefaultPids},
 	}
 	if !db.Equal(want) {
 		t.Errorf("db = %+v\nwant %+v", db, want)

@@ -2,7 +2,8 @@
 # Installs the Debian packages that the example stack runs on: Ruby with Sinatra, the Puma
 # server and the MySQL client library, MariaDB's server programs, and the Node.js and
 # Python runtimes of the `faasd new` templates. Packages named as arguments are installed
-# too (`make test` adds chromium, the browser of the web UI's test). Does nothing when they
+# too (`make test` adds chromium, the browser of the web UI's test, and systemd, whose
+# systemd-analyze checks the unit `faasd install` writes). Does nothing when they
 # are all there, so `make run` and `make test` call it every time.
 #
 # faasd runs its own mariadbd as a supervised service (see [services.mariadb] in

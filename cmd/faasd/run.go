@@ -44,9 +44,11 @@ var commands = map[string]struct {
 	summary string
 	example string
 }{
-	"serve":    {func() command { return &serveCmd{} }, "run the daemon", "faasd serve -f faasd.toml"},
-	"watchdog": {func() command { return &watchdogCmd{} }, "serve one classic function (run by the daemon inside a replica)", "fprocess=sha512sum PORT=8081 faasd watchdog"},
-	"version":  {func() command { return &versionCmd{} }, "print the client's and the gateway's versions", "faasd version --gateway http://127.0.0.1:8080"},
+	"serve":     {func() command { return &serveCmd{} }, "run the daemon", "faasd serve -f faasd.toml"},
+	"watchdog":  {func() command { return &watchdogCmd{} }, "serve one classic function (run by the daemon inside a replica)", "fprocess=sha512sum PORT=8081 faasd watchdog"},
+	"version":   {func() command { return &versionCmd{} }, "print the client's and the gateway's versions", "faasd version --gateway http://127.0.0.1:8080"},
+	"install":   {func() command { return &installCmd{} }, "run the daemon as a systemd service (binary, unit, /etc/faasd/faasd.toml)", "sudo faasd install\n  faasd install --print"},
+	"uninstall": {func() command { return &uninstallCmd{} }, "remove the systemd service; the config and state stay unless --purge", "sudo faasd uninstall --purge"},
 
 	// The client: every command below talks to a gateway's API, as faas-cli does.
 	"login":    {func() command { return &loginCmd{} }, "check credentials and store them for faasd and faas-cli", "echo -n \"$PASSWORD\" | faasd login --username admin --password-stdin\n  faasd login -f faasd.toml    # a local daemon: its generated password"},
@@ -66,7 +68,7 @@ var commands = map[string]struct {
 }
 
 // commandOrder is how usage lists the commands.
-var commandOrder = []string{"serve", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "export", "import", "login", "version", "watchdog"}
+var commandOrder = []string{"serve", "install", "uninstall", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "export", "import", "login", "version", "watchdog"}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}

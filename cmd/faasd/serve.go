@@ -20,6 +20,7 @@ import (
 	"faasd/scaler"
 	"faasd/statedir"
 	"faasd/supervisor"
+	"faasd/systemd"
 	"faasd/webui"
 )
 
@@ -42,7 +43,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return fmt.Errorf("%w: --log-level: %w", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(systemd.LogHandler(env.stderr, env.getenv, &slog.HandlerOptions{Level: level}))
 	cfg, err := config.Load(c.configPath)
 	if err != nil {
 		return err
@@ -118,7 +119,8 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if creds != nil {
 		log.Info("the API and UI need basic auth", "user", creds.User, "password_file", state.BasicAuthPassword())
 	}
-	return serveUntilStopped(cfg, cat, svcs, served, sigs, log)
+	notes := notifyServing(sigs.stopping, log, sup, svcs, cat, ln.Addr().String())
+	return serveUntilStopped(cfg, cat, svcs, served, sigs, notes, log)
 }
 
 // basicAuth is what /system and /ui require, when the configuration asks for auth: the
@@ -194,7 +196,7 @@ func startServices(ctx context.Context, svcs *supervisor.Services, specs map[str
 
 // serveUntilStopped reloads the configuration on SIGHUP and when the file changes, until a
 // stop signal or a failure of the HTTP server.
-func serveUntilStopped(cfg *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, served <-chan error, sigs *signals, log *slog.Logger) error {
+func serveUntilStopped(cfg *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, served <-chan error, sigs *signals, notes *notes, log *slog.Logger) error {
 	var changes <-chan string
 	if w, err := watchConfig(cfg.Path, log); err != nil {
 		log.Warn("config file not watched: reload with SIGHUP", "err", err)
@@ -205,9 +207,13 @@ func serveUntilStopped(cfg *config.Config, cat *catalog.Catalog, svcs *superviso
 	for {
 		select {
 		case <-sigs.reload:
+			notes.reloading()
 			cfg = reload(cfg, cat, svcs, log, "SIGHUP")
+			notes.reloaded()
 		case <-changes:
+			notes.reloading()
 			cfg = reload(cfg, cat, svcs, log, "file changed")
+			notes.reloaded()
 		case err := <-served:
 			return fmt.Errorf("serve: %w", err)
 		case <-sigs.stopping.Done():
