@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,12 +117,22 @@ func startServer(cfg config.Queue, dir string, log *slog.Logger) (*server.Server
 }
 
 func (e *engine) createStreams(ctx context.Context, cfg config.Queue) error {
+	streams := []*jetstream.Stream{&e.calls, &e.results, &e.failures}
+	for i, want := range streamConfigs(cfg) {
+		s, err := e.ensureStream(ctx, want)
+		if err != nil {
+			return fmt.Errorf("queue: stream %s: %w", want.Name, err)
+		}
+		*streams[i] = s
+	}
+	return nil
+}
+
+// streamConfigs are the calls, results and failures streams, in that order.
+func streamConfigs(cfg config.Queue) []jetstream.StreamConfig {
 	maxMsg := int32(cfg.MaxBodyBytes + headerRoom)
-	streams := []struct {
-		s   *jetstream.Stream
-		cfg jetstream.StreamConfig
-	}{
-		{&e.calls, jetstream.StreamConfig{
+	return []jetstream.StreamConfig{
+		{
 			Name: callStream, Subjects: []string{callSubject + "*"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			// A full queue refuses new calls (429) rather than dropping accepted ones.
@@ -130,27 +141,47 @@ func (e *engine) createStreams(ctx context.Context, cfg config.Queue) error {
 			// A client that sends the same X-Call-Id again within this window (a retry
 			// after a lost 202) gets its call stored once.
 			Duplicates: 2 * time.Minute,
-		}},
-		{&e.results, jetstream.StreamConfig{
+		},
+		{
 			Name: resultStream, Subjects: []string{resultSubject + "*"},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			Discard: jetstream.DiscardNew, MaxMsgs: cfg.MaxMessages, MaxBytes: cfg.MaxBytes,
 			MaxMsgSize: maxMsg,
-		}},
-		{&e.failures, jetstream.StreamConfig{
+		},
+		{
 			Name: failureStream, Subjects: []string{failureSubject + "*"},
 			Retention: jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			Discard: jetstream.DiscardOld, MaxMsgs: maxFailures, MaxAge: failureMaxAge,
-		}},
+		},
 	}
-	for _, st := range streams {
-		s, err := e.js.CreateOrUpdateStream(ctx, st.cfg)
-		if err != nil {
-			return fmt.Errorf("queue: stream %s: %w", st.cfg.Name, err)
-		}
-		*st.s = s
+}
+
+// ensureStream creates a stream, or updates one whose settings differ. A stream that is
+// already as wanted is left alone: hosts sharing a queue start often, and NATS updating a
+// stream while another host adds its consumers to it is a race inside the server.
+func (e *engine) ensureStream(ctx context.Context, want jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := e.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return e.js.CreateStream(ctx, want)
 	}
-	return nil
+	if err != nil {
+		return nil, err
+	}
+	if sameStream(s.CachedInfo().Config, want) {
+		return s, nil
+	}
+	return e.js.UpdateStream(ctx, want)
+}
+
+// sameStream compares the settings createStreams sets; the server fills in defaults
+// for those it leaves at zero, which therefore match whatever the server chose.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	same := func(h, w int64) bool { return w == 0 || h == w }
+	return slices.Equal(have.Subjects, want.Subjects) && have.Retention == want.Retention &&
+		have.Storage == want.Storage && have.Discard == want.Discard &&
+		same(have.MaxMsgs, want.MaxMsgs) && same(have.MaxBytes, want.MaxBytes) &&
+		same(int64(have.MaxMsgSize), int64(want.MaxMsgSize)) &&
+		same(int64(have.Duplicates), int64(want.Duplicates)) && same(int64(have.MaxAge), int64(want.MaxAge))
 }
 
 func (e *engine) close() {
