@@ -9,7 +9,8 @@ TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
 UNIT := ./config/... ./cgroup/... ./systemd/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
-        ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/...
+        ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/... \
+        ./program/...
 
 .PHONY: build examples deps test-deps run test lint unit fuzz-short fuzz e2e bench bench-cold clean
 

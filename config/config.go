@@ -113,6 +113,17 @@ type Function struct {
 	MaxInflight int         // asynchronous calls at once, from Labels; 0: the [queue] default
 }
 
+// Program is what the replicas execute, as written: the command's program, or the first
+// word of fprocess, which the classic watchdog forks per request (splitting the trimmed
+// line on spaces, as OpenFaaS's does).
+func (f *Function) Program() string {
+	if len(f.Command) > 0 {
+		return f.Command[0]
+	}
+	prog, _, _ := strings.Cut(strings.TrimSpace(f.Fprocess), " ")
+	return prog
+}
+
 // Equal reports whether two specs would run the same replicas. Scaling labels alone do
 // not require new replicas, but they are part of the spec, so they compare too.
 func (f *Function) Equal(g *Function) bool {

@@ -115,13 +115,7 @@ func hashEntry(h hash.Hash, name, p string, typ fs.FileMode) (int64, error) {
 // program is the absolute path of the file a function's command or fprocess runs, when it
 // names one by path rather than through PATH.
 func program(f *config.Function) string {
-	var prog string
-	switch {
-	case len(f.Command) > 0:
-		prog = f.Command[0]
-	case f.Fprocess != "":
-		prog, _, _ = strings.Cut(f.Fprocess, " ")
-	}
+	prog := f.Program()
 	if !strings.Contains(prog, "/") {
 		return ""
 	}
