@@ -5,7 +5,9 @@
 // request body to the child's stdin, and answers with what the child wrote, following the
 // contract of OpenFaaS's classic watchdog: the Http_* environment, the status codes, the
 // X-Duration-Seconds header, the exact log lines the certifier greps for, and the lock
-// file `$TMPDIR/.lock` that tells whoever started the replica it is ready.
+// file `$TMPDIR/.lock` that tells whoever started the replica it is ready. It departs from
+// that contract in one place: a command that cannot run (not found, not executable) stops
+// it at start, before the lock file, instead of failing every request with a 500.
 //
 // It must not know about the daemon. Everything it learns comes from its environment (PORT,
 // fprocess, TMPDIR and the classic watchdog's knobs) and everything it says goes to its HTTP

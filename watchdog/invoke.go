@@ -76,11 +76,8 @@ func (s *server) invoke(w http.ResponseWriter, r *http.Request) {
 		stderr = getBuffer()
 		defer putBuffer(stderr)
 	}
-	cmd, err := s.command(r, stdin, out, stderr)
-	if err == nil {
-		err = cmd.Start()
-	}
-	if err != nil {
+	cmd := s.command(r, stdin, out, stderr)
+	if err := cmd.Start(); err != nil {
 		s.failed(w, err, nil, nil)
 		return
 	}
@@ -120,7 +117,7 @@ func (s *server) limitBody(w http.ResponseWriter, r *http.Request) (body io.Read
 
 // command is the child for one request, writing its output to out, and its errors to
 // stderr, or to out as well when stderr is nil (combine_output).
-func (s *server) command(r *http.Request, stdin io.Reader, out, stderr *bytes.Buffer) (*exec.Cmd, error) {
+func (s *server) command(r *http.Request, stdin io.Reader, out, stderr *bytes.Buffer) *exec.Cmd {
 	cmd := &exec.Cmd{
 		Path:        s.path,
 		Args:        s.cfg.Argv,
@@ -137,14 +134,7 @@ func (s *server) command(r *http.Request, stdin io.Reader, out, stderr *bytes.Bu
 		cmd.Stderr = stderr
 	}
 	s.log.Print("Forking fprocess.")
-	if cmd.Path == "" {
-		path, err := exec.LookPath(s.cfg.Argv[0])
-		if err != nil {
-			return nil, err
-		}
-		cmd.Path = path
-	}
-	return cmd, nil
+	return cmd
 }
 
 // wait waits for the started child to exit, killing its process group on a timeout, a

@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"faasd/program"
 )
 
 // healthPath is answered by the watchdog itself; every other path forks the function.
@@ -55,7 +55,11 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config, logw io.Writer) err
 		ln.Close()
 		return err
 	}
-	s := newServer(cfg, logw)
+	s, err := newServer(cfg, logw)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	// Request contexts derive from hardCtx rather than ctx: cancelling ctx starts a graceful
 	// drain, and only when that runs out of time should running functions be killed.
@@ -121,7 +125,7 @@ func Serve(ctx context.Context, ln net.Listener, cfg Config, logw io.Writer) err
 		// this bound only matters for clients that stop reading.
 		drainCtx, cancel = context.WithTimeout(drainCtx, cfg.WriteTimeout)
 	}
-	err := srv.Shutdown(drainCtx)
+	err = srv.Shutdown(drainCtx)
 	cancel()
 	if err != nil {
 		s.log.Printf("Drain timed out, killing %d requests", s.inflight.Load())
@@ -136,7 +140,7 @@ type server struct {
 	cfg     Config
 	log     *log.Logger
 	env     []string             // base environment of every child
-	path    string               // resolved Argv[0]; "" means resolve per request
+	path    string               // resolved Argv[0]
 	sysAttr *syscall.SysProcAttr // shared: exec.Cmd copies it
 
 	accepting atomic.Bool  // false before the lock file exists and once shutdown began
@@ -145,7 +149,7 @@ type server struct {
 	idle      chan struct{}
 }
 
-func newServer(cfg Config, logw io.Writer) *server {
+func newServer(cfg Config, logw io.Writer) (*server, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
@@ -164,18 +168,19 @@ func newServer(cfg Config, logw io.Writer) *server {
 	if s.env == nil {
 		s.env = os.Environ()
 	}
-	// Resolve the command once rather than walking PATH on every request. If it is missing
-	// now it may appear later, so keep serving and let each request report the error as the
-	// classic watchdog does, with a 500 and the exec error text. A name with a slash is not
-	// looked up at all (exec.Command's rule): "./handler" is relative to the working directory.
-	if name := cfg.Argv[0]; strings.Contains(name, "/") {
-		s.path = name
-	} else if p, err := exec.LookPath(name); err == nil {
-		s.path = p
-	} else {
-		s.log.Printf("Warning: %s", err)
+	// Resolve the command once, as the account the children run as, rather than on every
+	// request. Unlike the classic watchdog, which serves anyway and answers every request
+	// with a 500, a command that cannot run stops the watchdog before it writes its lock
+	// file: the replica is then never ready and whoever started it says why, and retries
+	// it, since a build may yet create the program.
+	dir, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("watchdog: working directory: %w", err)
 	}
-	return s
+	if s.path, err = program.Resolve(cfg.Argv[0], dir, s.env); err != nil {
+		return nil, fmt.Errorf("watchdog: cannot fork fprocess=%q: %w", cfg.Process, err)
+	}
+	return s, nil
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -164,6 +164,78 @@ func TestServeReturnsLockFileError(t *testing.T) {
 	}
 }
 
+// A command that cannot run is an error at start, before the lock file: the replica is
+// never ready, instead of answering every request with a 500.
+func TestCommandThatCannotRunStopsTheWatchdogBeforeItIsReady(t *testing.T) {
+	t.Parallel()
+	plain := filepath.Join(t.TempDir(), "handler")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, fprocess, want string
+	}{
+		{"not in PATH", "no-such-command-xyz --flag",
+			`watchdog: cannot fork fprocess="no-such-command-xyz --flag": program no-such-command-xyz: not found in any directory of PATH (/`},
+		{"a missing absolute path", "/nonexistent/handler",
+			`watchdog: cannot fork fprocess="/nonexistent/handler": program /nonexistent/handler: does not exist`},
+		{"a missing relative path", "./handler.sh",
+			`program ./handler.sh: `},
+		{"not executable", plain + " -v",
+			"program " + plain + ": is not executable (-rw-r--r--)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tmp := t.TempDir()
+			cfg, err := ConfigFromEnv(func(k string) string {
+				return map[string]string{"PORT": "8080", "fprocess": tt.fprocess, "TMPDIR": tmp}[k]
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Before the check, Serve served until cancelled: bound it.
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			err = Serve(ctx, ln, cfg, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Serve = %v, want an error containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "$PATH") {
+				t.Errorf("the error speaks of $PATH: %v", err)
+			}
+			if _, err := os.Stat(cfg.LockFile); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("lock file %s: %v, want none", cfg.LockFile, err)
+			}
+		})
+	}
+}
+
+// A program that goes away after the start fails the requests that need it, as the
+// classic watchdog does: the replica stays, as its other requests may succeed again.
+func TestProgramRemovedAfterStartFailsRequests(t *testing.T) {
+	t.Parallel()
+	prog := filepath.Join(t.TempDir(), "handler")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\ncat\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, map[string]string{"fprocess": prog})
+	if resp, body := h.request(t, http.MethodPost, "/", strings.NewReader("in"), nil); resp.StatusCode != 200 || string(body) != "in" {
+		t.Fatalf("before: %d %q", resp.StatusCode, body)
+	}
+	if err := os.Remove(prog); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := h.request(t, http.MethodPost, "/", strings.NewReader("in"), nil)
+	if want := "fork/exec " + prog + ": no such file or directory\n"; resp.StatusCode != 500 || string(body) != want {
+		t.Errorf("after: %d %q, want 500 %q", resp.StatusCode, body, want)
+	}
+}
+
 func TestRunRejectsBadEnvironment(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
