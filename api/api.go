@@ -108,6 +108,25 @@ type Info struct {
 	Arch     string   `json:"arch"`
 
 	Queue *QueueInfo `json:"queue,omitempty"` // asynchronous invocations; absent when off
+	// Config is the daemon's configuration file; absent from a daemon without one.
+	Config *ConfigInfo `json:"config,omitempty"`
+}
+
+// ConfigInfo is the daemon's configuration file: which one, when what runs was read from
+// it, and, until the file is read successfully again, the last reload the daemon refused.
+type ConfigInfo struct {
+	File     string    `json:"file"`
+	LoadedAt time.Time `json:"loadedAt"`
+	// ReloadError is set while the file on disk is not what runs: an edit was refused, and
+	// the configuration loaded at LoadedAt runs on.
+	ReloadError *ReloadError `json:"reloadError,omitempty"`
+}
+
+// ReloadError is a reload of the configuration file that the daemon refused.
+type ReloadError struct {
+	Error string    `json:"error"` // every problem of the file, one a line, with its line number
+	File  string    `json:"file"`
+	Time  time.Time `json:"time"`
 }
 
 // QueueInfo is the state of the queue of asynchronous invocations.

@@ -65,6 +65,7 @@ type Catalog struct {
 	mu       sync.Mutex
 	gateway  config.Gateway
 	fileName string
+	fileInfo *api.ConfigInfo // nil until SetFile
 	file     map[string]*config.Function
 	fileAt   map[string]time.Time
 	deployed map[string]*Function
@@ -148,6 +149,7 @@ func (r *Catalog) SetFile(name string, fns map[string]*config.Function) {
 	fns = r.keepRevisions(fns)
 	r.fileName = filepath.Base(name)
 	now := time.Now()
+	r.fileInfo = &api.ConfigInfo{File: name, LoadedAt: now}
 	for n, f := range fns {
 		if old, ok := r.file[n]; !ok || !old.Equal(f) {
 			r.fileAt[n] = now
@@ -163,6 +165,33 @@ func (r *Catalog) SetFile(name string, fns map[string]*config.Function) {
 	}
 	r.file = fns
 	r.applyLocked()
+}
+
+// RefuseFile records that the configuration file could not be read again: its functions
+// run on as they were, and File reports err until the next SetFile.
+func (r *Catalog) RefuseFile(name string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fileInfo == nil {
+		r.fileInfo = &api.ConfigInfo{File: name}
+	}
+	r.fileInfo.ReloadError = &api.ReloadError{Error: err.Error(), File: name, Time: time.Now()}
+}
+
+// File reports the configuration file: which, when its functions were set, and the last
+// refused reload since. False before the first SetFile.
+func (r *Catalog) File() (api.ConfigInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fileInfo == nil {
+		return api.ConfigInfo{}, false
+	}
+	info := *r.fileInfo
+	if info.ReloadError != nil {
+		e := *info.ReloadError
+		info.ReloadError = &e
+	}
+	return info, true
 }
 
 // applyLocked hands the merged set to the target. Host names go to one function each, in

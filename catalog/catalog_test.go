@@ -210,3 +210,28 @@ func TestSecretsStore(t *testing.T) {
 		t.Fatalf("delete twice: %v", err)
 	}
 }
+
+func TestARefusedReloadIsReportedUntilTheFileLoads(t *testing.T) {
+	r, _ := open(t, t.TempDir())
+	if _, ok := r.File(); ok {
+		t.Error("a file reported before any was set")
+	}
+	before := time.Now()
+	r.SetFile("/srv/faasd.toml", map[string]*config.Function{})
+	info, ok := r.File()
+	if !ok || info.File != "/srv/faasd.toml" || info.LoadedAt.Before(before) || info.ReloadError != nil {
+		t.Fatalf("after SetFile: %+v %v", info, ok)
+	}
+	r.RefuseFile("/srv/faasd.toml", errors.New("/srv/faasd.toml:2: functions.a.lables: unknown key"))
+	refused, _ := r.File()
+	if e := refused.ReloadError; e == nil || e.Error != "/srv/faasd.toml:2: functions.a.lables: unknown key" || e.File != "/srv/faasd.toml" || e.Time.Before(before) {
+		t.Fatalf("after RefuseFile: %+v", e)
+	}
+	if refused.LoadedAt != info.LoadedAt {
+		t.Errorf("a refused reload changed when the running file was loaded: %v, was %v", refused.LoadedAt, info.LoadedAt)
+	}
+	r.SetFile("/srv/faasd.toml", map[string]*config.Function{})
+	if info, _ := r.File(); info.ReloadError != nil {
+		t.Errorf("a good reload left the refusal: %+v", info.ReloadError)
+	}
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"faasd/api"
 	"faasd/internal/testkit"
 )
 
@@ -168,18 +170,25 @@ func TestReloadAddsRemovesAndChangesFunctionsWithoutLosingRequests(t *testing.T)
 		code, _ := testkit.Get(t, d.URL+"/function/drop/")
 		return code == http.StatusNotFound
 	})
-	// An invalid file is reported and changes nothing.
+	// An invalid file is reported, in the log and by the API, and changes nothing.
 	d.WriteConfig("[functions.keep]\ncomand = []\n")
 	testkit.WaitFor(t, 10*time.Second, "the invalid config to be reported", func() bool {
 		return strings.Contains(d.Log(), "config not reloaded")
 	})
-	// And SIGHUP reloads too.
+	refused := reloadError(t, d)
+	if refused == nil || refused.File != d.Config || !strings.Contains(refused.Error, d.Config+":2: functions.keep.comand: unknown key (did you mean command?)") || time.Since(refused.Time) > time.Minute {
+		t.Errorf("/system/info after a refused reload: %+v", refused)
+	}
+	// And SIGHUP reloads too; a good reload clears the refusal.
 	d.WriteConfig(workload("keep", `env = { VERSION = "3" }`) + workload("add", ""))
 	d.Signal(syscall.SIGHUP)
 	testkit.WaitFor(t, 20*time.Second, "keep to roll over to VERSION 3", func() bool {
 		info, err := d.GetInfo("keep")
 		return err == nil && info.Version == "3"
 	})
+	if refused := reloadError(t, d); refused != nil {
+		t.Errorf("/system/info after a good reload still reports %+v", refused)
+	}
 	close(stop)
 	wg.Wait()
 	if n := failures.Load(); n > 0 {
@@ -188,6 +197,17 @@ func TestReloadAddsRemovesAndChangesFunctionsWithoutLosingRequests(t *testing.T)
 	if total.Load() < 10 {
 		t.Fatalf("only %d requests ran", total.Load())
 	}
+}
+
+// reloadError is the refused reload /system/info reports, if any.
+func reloadError(t *testing.T, d *testkit.Daemon) *api.ReloadError {
+	t.Helper()
+	code, body := d.API("GET", "/system/info", "")
+	var info api.Info
+	if err := json.Unmarshal([]byte(body), &info); code != 200 || err != nil || info.Config == nil || info.Config.File != d.Config {
+		t.Fatalf("/system/info: %d %s (%v)", code, body, err)
+	}
+	return info.Config.ReloadError
 }
 
 func TestNoFunctionProcessOutlivesTheDaemon(t *testing.T) {

@@ -27,6 +27,8 @@ type Catalog interface {
 	Delete(name string) error
 	Secrets() *catalog.Secrets
 	DeleteSecret(name string) error
+	// File is the daemon's configuration file, and a reload it refused (/system/info).
+	File() (api.ConfigInfo, bool)
 }
 
 // Control is what the API needs of the supervisor.
@@ -92,6 +94,9 @@ func (p *Proxy) info(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	if p.queue != nil {
 		q := p.queue.Info(r.Context())
 		info.Queue = &q
+	}
+	if file, ok := p.catalog.File(); ok {
+		info.Config = &file
 	}
 	writeJSON(w, http.StatusOK, info)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -153,13 +154,20 @@ func (c *cli) run(stdin string, args ...string) result {
 	return r
 }
 
-func TestCommandsAgainstAGateway(t *testing.T) {
-	gw := startGateway(t)
+// loggedIn is a command line logged in to gw.
+func loggedIn(t *testing.T, gw *gateway) *cli {
+	t.Helper()
 	c := newCLI(t)
 	c.env["OPENFAAS_URL"] = gw.url
 	if r := c.run(gw.password, "login", "--password-stdin"); r.code != 0 {
 		t.Fatalf("login: %+v", r)
 	}
+	return c
+}
+
+func TestCommandsAgainstAGateway(t *testing.T) {
+	gw := startGateway(t)
+	c := loggedIn(t, gw)
 	if err := gw.catalog.Create(api.Deployment{Service: "echo", EnvProcess: "cat", Labels: map[string]string{"team": "a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +271,32 @@ func TestUnreachableGatewayIsOneLine(t *testing.T) {
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "faasd: cannot reach the gateway at "+url+" (is `faasd serve` running? set --gateway or OPENFAAS_URL): ") || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("%v: %+v", args, r)
 		}
+	}
+}
+
+// A reload the daemon refused is told by list and describe (on stderr, beside their
+// output) until the file loads again.
+func TestListAndDescribeTellARefusedReload(t *testing.T) {
+	gw := startGateway(t)
+	c := loggedIn(t, gw)
+	gw.catalog.RefuseFile("/srv/faasd.toml", errors.New("/srv/faasd.toml:2: functions.a.lables: unknown key (did you mean labels?)\n/srv/faasd.toml:5: functions.b.command: want a list of strings"))
+	for _, args := range [][]string{{"list"}, {"list", "-v"}, {"describe", "file-fn"}} {
+		r := c.run("", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "file-fn") {
+			t.Fatalf("%v: %+v", args, r)
+		}
+		for _, want := range []string{
+			"Warning: the daemon refused to reload /srv/faasd.toml at ",
+			" and runs it as loaded at ",
+			"\n  /srv/faasd.toml:2: functions.a.lables: unknown key (did you mean labels?)\n  /srv/faasd.toml:5: functions.b.command: want a list of strings\n",
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", args, want, r.stderr)
+			}
+		}
+	}
+	gw.catalog.SetFile("/srv/faasd.toml", map[string]*config.Function{"file-fn": {Name: "file-fn", Fprocess: "cat", Workdir: "/", Timeout: time.Minute}})
+	if r := c.run("", "list"); r.code != 0 || r.stderr != "" {
+		t.Errorf("list after a good reload: %+v", r)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"faasd/api"
 	"faasd/client"
@@ -50,12 +51,13 @@ func (c *listCmd) run(ctx context.Context, env *environment, args []string) erro
 	if err != nil {
 		return err
 	}
+	warnRefusedReload(ctx, env, gw)
 	slices.SortFunc(fns, func(a, b api.FunctionStatus) int { return strings.Compare(a.Name, b.Name) })
 	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
 	if c.verbose {
-		fmt.Fprintln(w, "Function\tCommand\tInvocations\tReplicas\tReady\tStatus\tSource")
+		fmt.Fprintln(w, "Function\tCommand\tInvocations\tReplicas\tReady\tStatus\tSource\tLast error")
 		for _, f := range fns {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", f.Name, commandOf(f), int64(f.InvocationCount), f.Replicas, f.AvailableReplicas, cmp.Or(f.Status, "-"), cmp.Or(f.Source, "-"))
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", f.Name, commandOf(f), int64(f.InvocationCount), f.Replicas, f.AvailableReplicas, cmp.Or(f.Status, "-"), cmp.Or(f.Source, "-"), failure(f))
 		}
 	} else {
 		fmt.Fprintln(w, "Function\tInvocations\tReplicas")
@@ -64,6 +66,31 @@ func (c *listCmd) run(ctx context.Context, env *environment, args []string) erro
 		}
 	}
 	return w.Flush()
+}
+
+// failure is why a failing function fails, on one line; "-" for any other.
+func failure(f api.FunctionStatus) string {
+	if f.Status != "failing" || f.LastError == "" {
+		return "-"
+	}
+	return strings.Join(strings.Fields(f.LastError), " ")
+}
+
+// warnRefusedReload tells, on standard error, that the daemon refused to reload its
+// configuration file, so that what runs is not what the file says. A gateway that cannot
+// tell (an OpenFaaS one, an older faasd) says nothing.
+func warnRefusedReload(ctx context.Context, env *environment, gw *client.Gateway) {
+	info, err := gw.Info(ctx)
+	if err != nil || info.Config == nil || info.Config.ReloadError == nil {
+		return
+	}
+	cfg, refused := info.Config, info.Config.ReloadError
+	fmt.Fprintf(env.stderr, "Warning: the daemon refused to reload %s at %s and runs it as loaded at %s:\n",
+		refused.File, refused.Time.Local().Format(time.DateTime), cfg.LoadedAt.Local().Format(time.DateTime))
+	for line := range strings.Lines(strings.TrimRight(refused.Error, "\n")) {
+		fmt.Fprintf(env.stderr, "  %s", line)
+	}
+	fmt.Fprintln(env.stderr)
 }
 
 func printJSON(env *environment, raw json.RawMessage) error {
@@ -124,6 +151,7 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 	if err != nil {
 		return notFound(err, "function", name)
 	}
+	warnRefusedReload(ctx, env, gw)
 	ready := "Not Ready"
 	if f.AvailableReplicas > 0 {
 		ready = "Ready"

@@ -48,6 +48,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err != nil {
 		return err
 	}
+	warnUnrunnable(cfg, log)
 	sigs := watchSignals(ctx, log)
 	defer sigs.close()
 	defer log.Info("stopped")
@@ -140,7 +141,7 @@ func basicAuth(g config.Gateway, state statedir.Layout) (*proxy.Credentials, err
 func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, log *slog.Logger) *proxy.Proxy {
 	return proxy.New(proxy.Options{
 		Catalog:      cat,
-		Control:      sup,
+		Control:      explainedControl{sup},
 		Credentials:  creds,
 		ReadTimeout:  g.ReadTimeout,
 		WriteTimeout: g.WriteTimeout,
@@ -247,11 +248,14 @@ func listenAdmin(addr string) (net.Listener, error) {
 	return proxy.AdminListener(ln), nil
 }
 
-// reload applies a changed file; an invalid one is reported and the running config stays.
+// reload applies a changed file. An invalid one is refused: the running config stays, and
+// the refusal is logged and recorded in the catalog for the API (/system/info) to report
+// until a later reload succeeds.
 func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services, log *slog.Logger, why string) *config.Config {
 	next, err := config.Load(cur.Path)
 	if err != nil {
 		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
+		cat.RefuseFile(cur.Path, err)
 		return cur
 	}
 	if !next.Gateway.Equal(cur.Gateway) {
@@ -262,6 +266,7 @@ func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services,
 	// New services start first; the gate lets their functions through once they are ready.
 	svcs.Apply(next.Services)
 	cat.SetFile(next.Path, next.Functions)
+	warnUnrunnable(next, log)
 	return next
 }
 
