@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -70,14 +71,25 @@ var commands = map[string]struct {
 // commandOrder is how usage lists the commands.
 var commandOrder = []string{"serve", "install", "uninstall", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "export", "import", "login", "version", "watchdog"}
 
+// run is the whole command line. Help that was asked for (-h, --help, help) goes to
+// stdout and succeeds, so that it can be paged; a command line that cannot be understood
+// gets its error and the usage on stderr, and exit status 2.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	env := &environment{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return errUsage
-		}
+		return errUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(stdout)
 		return nil
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return nil
+		}
+		args = []string{args[1], "--help"} // faasd help CMD
 	}
 	entry, ok := commands[args[0]]
 	if !ok {
@@ -86,17 +98,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cmd := entry.new()
 	fs := flag.NewFlagSet("faasd "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// flag writes both the help it was asked for and the usage after an error to one
+	// output; which of stdout and stderr it belongs on is known once Parse returns.
+	var out bytes.Buffer
+	fs.SetOutput(&out)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "faasd %s: %s\n\nExample:\n  %s\n\nFlags:\n", args[0], entry.summary, entry.example)
+		fmt.Fprintf(&out, "faasd %s: %s\n\nExample:\n  %s\n\nFlags:\n", args[0], entry.summary, entry.example)
 		fs.PrintDefaults()
 	}
 	cmd.flags(fs)
 	positional, err := parseFlags(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		_, err := out.WriteTo(stdout)
+		return err
+	}
+	out.WriteTo(stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return explain(cmd.run(ctx, env, positional))
