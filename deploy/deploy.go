@@ -17,6 +17,7 @@ import (
 	"faasd/api"
 	"faasd/client"
 	"faasd/config"
+	"faasd/program"
 	"faasd/stack"
 )
 
@@ -41,6 +42,7 @@ type Deployer struct {
 	api   API
 	url   string // the gateway's, for the functions' URLs in progress lines
 	stack *config.Config
+	path  string // the PATH replicas get unless their env sets one, as far as we know
 	out   io.Writer
 
 	daemon map[string]api.FunctionStatus // what the daemon runs, as last read
@@ -50,9 +52,11 @@ type Deployer struct {
 }
 
 // New returns a deployer of the functions of stack to the gateway at url, writing progress
-// lines to out. Call Refresh before the first Deploy.
-func New(gw API, url string, stack *config.Config, out io.Writer) *Deployer {
-	return &Deployer{api: gw, url: url, stack: stack, out: out}
+// lines to out. path is the PATH the daemon hands to replicas, as far as the caller knows
+// (its own: a daemon on this machine is usually started with the same). Call Refresh
+// before the first Deploy.
+func New(gw API, url string, stack *config.Config, path string, out io.Writer) *Deployer {
+	return &Deployer{api: gw, url: url, stack: stack, path: path, out: out}
 }
 
 // Refresh reads what the daemon runs. Done before any build, it also tells at once that
@@ -88,8 +92,12 @@ func (d *Deployer) refreshOne(ctx context.Context, name string) error {
 }
 
 // Deploy makes the daemon run f as built now, and returns the hash of its files. An
-// unchanged function is left alone.
+// unchanged function is left alone; one whose program cannot run is an error, and not
+// sent.
 func (d *Deployer) Deploy(ctx context.Context, f *config.Function) (string, error) {
+	if err := Programs([]*config.Function{f}, d.path); err != nil {
+		return "", err
+	}
 	tree, err := stack.TreeHash(f, d.stack.Gateway.StateDir)
 	if err != nil {
 		return "", err
@@ -158,7 +166,8 @@ func (d *Deployer) create(ctx context.Context, f *config.Function, dep api.Deplo
 // restart rolls over a function the daemon serves from its own configuration file, once
 // the files it runs have changed. The daemon answers 409 to any change of such a function
 // through the API: its spec is the file's. What the file cannot say is that the program
-// was rebuilt, which is what the restart route tells, with the files' hash as revision;
+// was rebuilt (or, without a build step, edited), which is what the restart route tells,
+// with the files' hash as revision;
 // the daemon keeps that revision, so an unchanged build is a no-op.
 func (d *Deployer) restart(ctx context.Context, f *config.Function, st api.FunctionStatus, tree string) error {
 	if st.Workdir != f.Workdir {
@@ -182,8 +191,26 @@ func (d *Deployer) restart(ctx context.Context, f *config.Function, st api.Funct
 		d.progress(f.Name, "unchanged (served from the daemon's configuration file): %s", d.functionURL(f))
 		return nil
 	}
+	if len(f.Build) == 0 {
+		d.progress(f.Name, "rolling over to its current files (served from the daemon's configuration file): %s", d.functionURL(f))
+		return nil
+	}
 	d.progress(f.Name, "rebuilt, rolling over (served from the daemon's configuration file): %s", d.functionURL(f))
 	return nil
+}
+
+// Programs reports every function of fns whose replicas could not run its program, looked
+// up as they will (program.Check) with path as the daemon's PATH. Run after the builds,
+// which may make the programs, and before anything is deployed, so that a deploy never
+// reports success for a function that can only fail.
+func Programs(fns []*config.Function, path string) error {
+	var errs []error
+	for _, f := range fns {
+		if err := program.Check(f.Workdir, f.Program(), program.SearchPath(f.Env, path)); err != nil {
+			errs = append(errs, fmt.Errorf("function %s cannot run: %w", f.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // awaitFileFunction waits, with a deadline, for the daemon to read a function from its

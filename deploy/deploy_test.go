@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"os"
@@ -142,56 +143,61 @@ func TestDeployChoosesWhatTheDaemonAgreesTo(t *testing.T) {
 	fromFile := func(workdir, hash string) api.FunctionStatus {
 		return api.FunctionStatus{Name: "hello", Source: "file", Workdir: workdir, Annotations: map[string]string{stack.BuildHashAnnotation: hash}}
 	}
+	withBuild := *f
+	withBuild.Build = []string{"true"}
 	for _, tc := range []struct {
 		name     string
 		daemon   *daemon
 		calls    []string
 		progress string // in the progress lines
 		err      string
+		f        *config.Function // default f, which has no build step
 	}{
-		{"new function", newDaemon(), []string{"Deploy"}, "==> hello: deployed: http://gw/function/hello", ""},
-		{"deployed, unchanged build", newDaemon(fromAPI(buildHash)), nil, "==> hello: unchanged: http://gw/function/hello", ""},
-		{"deployed, new build", newDaemon(fromAPI("old")), []string{"Update"}, "==> hello: updated, rolling over", ""},
+		{"new function", newDaemon(), []string{"Deploy"}, "==> hello: deployed: http://gw/function/hello", "", nil},
+		{"deployed, unchanged build", newDaemon(fromAPI(buildHash)), nil, "==> hello: unchanged: http://gw/function/hello", "", nil},
+		{"deployed, new build", newDaemon(fromAPI("old")), []string{"Update"}, "==> hello: updated, rolling over", "", nil},
 		{"removed meanwhile", func() *daemon {
 			d := newDaemon(fromAPI("old"))
 			d.fail["Update"] = &client.StatusError{Status: 404}
 			return d
-		}(), []string{"Update", "Deploy"}, "==> hello: deployed", ""},
+		}(), []string{"Update", "Deploy"}, "==> hello: deployed", "", nil},
 		{"the daemon's file, rebuilt", newDaemon(fromFile(f.Workdir, "old")), []string{"Restart"},
-			"==> hello: rebuilt, rolling over (served from the daemon's configuration file)", ""},
+			"==> hello: rebuilt, rolling over (served from the daemon's configuration file)", "", &withBuild},
+		{"the daemon's file, no build step, other files", newDaemon(fromFile(f.Workdir, "old")), []string{"Restart"},
+			"==> hello: rolling over to its current files (served from the daemon's configuration file)", "", nil},
 		{"the daemon's file, same build", newDaemon(fromFile(f.Workdir, tree)), nil,
-			"==> hello: unchanged (served from the daemon's configuration file)", ""},
+			"==> hello: unchanged (served from the daemon's configuration file)", "", nil},
 		{"a daemon that cannot restart", func() *daemon {
 			d := newDaemon(fromFile(f.Workdir, "old"))
 			d.fail["Restart"] = &client.StatusError{Status: http.StatusMethodNotAllowed}
 			return d
-		}(), []string{"Restart"}, "", "predates POST /system/restart-function"},
+		}(), []string{"Restart"}, "", "predates POST /system/restart-function", nil},
 		{"another function of that name in the daemon's file", newDaemon(fromFile("/elsewhere", "old")), nil, "",
-			"the daemon's configuration file defines another function of that name (workdir /elsewhere"},
+			"the daemon's configuration file defines another function of that name (workdir /elsewhere", nil},
 		{"deployed meanwhile by another client", func() *daemon {
 			d := newDaemon()
 			d.fail["Deploy"] = &client.StatusError{Status: http.StatusConflict}
 			return d
-		}(), []string{"Deploy", "Update"}, "==> hello: deployed", ""},
+		}(), []string{"Deploy", "Update"}, "==> hello: deployed", "", nil},
 		{"the daemon read it from its file first", func() *daemon {
 			d := newDaemon()
 			d.fail["Deploy"] = &client.StatusError{Status: http.StatusConflict}
 			d.onDeploy = func() { d.fns["hello"] = fromFile(f.Workdir, "") }
 			return d
-		}(), []string{"Deploy", "Restart"}, "==> hello: rebuilt, rolling over (served from the daemon's configuration file)", ""},
+		}(), []string{"Deploy", "Restart"}, "==> hello: rolling over to its current files (served from the daemon's configuration file)", "", nil},
 		{"refused", func() *daemon {
 			d := newDaemon()
 			d.fail["Deploy"] = &client.StatusError{Status: 400, Body: "invalid deployment: envVars"}
 			return d
-		}(), []string{"Deploy"}, "", "deploy hello: 400: invalid deployment: envVars"},
+		}(), []string{"Deploy"}, "", "deploy hello: 400: invalid deployment: envVars", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			dp := New(tc.daemon, "http://gw", cfg, &out)
+			dp := New(tc.daemon, "http://gw", cfg, "/usr/bin:/bin", &out)
 			if err := dp.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			_, err := dp.Deploy(context.Background(), f)
+			_, err := dp.Deploy(context.Background(), cmp.Or(tc.f, f))
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
@@ -205,7 +211,43 @@ func TestDeployChoosesWhatTheDaemonAgreesTo(t *testing.T) {
 			if !strings.Contains(out.String(), tc.progress) {
 				t.Errorf("progress %q, want %q", out.String(), tc.progress)
 			}
+			if tc.f == nil && strings.Contains(out.String(), "rebuilt") {
+				t.Errorf("progress %q: a function without a build step was not rebuilt", out.String())
+			}
 		})
+	}
+}
+
+// A function whose program cannot run is an error before anything is sent, whatever the
+// daemon runs: nothing reports success for a function that can only fail.
+func TestDeployRefusesAFunctionWhoseProgramCannotRun(t *testing.T) {
+	cfg, f := project(t)
+	missing := *f
+	missing.Fprocess = "./handler.py"
+	elsewhere := *f
+	elsewhere.Name, elsewhere.Fprocess = "other", "sha5sum -b"
+	for _, d := range []*daemon{newDaemon(), newDaemon(api.FunctionStatus{Name: "hello", Source: "file", Workdir: f.Workdir})} {
+		var out bytes.Buffer
+		dp := New(d, "http://gw", cfg, "/usr/bin:/bin", &out)
+		if err := dp.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := dp.Deploy(context.Background(), &missing)
+		want := "function hello cannot run: program ./handler.py: " + filepath.Join(f.Workdir, "handler.py") + " does not exist (relative to the workdir " + f.Workdir + ")"
+		if err == nil || err.Error() != want {
+			t.Errorf("Deploy = %v\nwant %s", err, want)
+		}
+		if len(d.calls) > 0 || out.Len() > 0 {
+			t.Errorf("sent %q and said %q for a function that cannot run", d.calls, out.String())
+		}
+	}
+	err := Programs([]*config.Function{f, &missing, &elsewhere}, "/usr/bin:/bin")
+	if err == nil || !strings.Contains(err.Error(), "function hello cannot run") ||
+		!strings.Contains(err.Error(), "\nfunction other cannot run: program sha5sum: not found in any directory of PATH (/usr/bin:/bin)") {
+		t.Errorf("Programs = %v, want both functions that cannot run", err)
+	}
+	if err := Programs([]*config.Function{f}, ""); err != nil {
+		t.Errorf("Programs of a function that runs: %v", err)
 	}
 }
 
@@ -217,7 +259,7 @@ func TestNewFunctionOfTheDaemonsFileIsWaitedFor(t *testing.T) {
 	cfg.Functions["other"] = other
 	d := newDaemon(api.FunctionStatus{Name: "other", Source: "file", Workdir: other.Workdir})
 	var out bytes.Buffer
-	dp := New(d, "http://gw", cfg, &out)
+	dp := New(d, "http://gw", cfg, "/usr/bin:/bin", &out)
 	if err := dp.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -528,14 +528,27 @@ func TestCLIErrors(t *testing.T) {
 	if r := c.run("", "scale", "x"); r.code != 2 || !strings.Contains(r.stderr, "scale needs --replicas N") {
 		t.Errorf("scale without --replicas: exit %d, %q", r.code, r.stderr)
 	}
+	// A build that does not make the program the function runs: nothing is deployed.
+	c.writeFile("faasd.toml", "[functions.unbuilt]\ncommand = [\"./bin/server\"]\nbuild = [\"true\"]\n")
+	r = c.fail("nothing deployed: function unbuilt cannot run: program ./bin/server: "+filepath.Join(c.dir, "bin", "server")+" does not exist (relative to the workdir "+c.dir+")", "up")
+	if !strings.Contains(r.stdout, "==> unbuilt: built in ") {
+		t.Errorf("up: the program was checked before the build:\n%s", r.stdout)
+	}
+	if st, _ := d.API("GET", "/system/function/unbuilt", ""); st != 404 {
+		t.Errorf("a function that cannot run was deployed: %d", st)
+	}
+	// Help asked for goes to stdout, so that it can be paged.
 	for _, name := range []string{"serve", "new", "up", "build", "deploy", "list", "describe", "invoke", "scale", "logs", "remove", "secret", "login", "version"} {
 		r := c.run("", name, "--help")
-		if r.code != 0 || !strings.Contains(r.stderr, "Example:\n") || !strings.Contains(r.stderr, "faasd "+name+" ") || !strings.Contains(r.stderr, "Flags:") {
-			t.Errorf("faasd %s --help: exit %d\n%s", name, r.code, r.stderr)
+		if r.code != 0 || !strings.Contains(r.stdout, "Example:\n") || !strings.Contains(r.stdout, "faasd "+name+" ") || !strings.Contains(r.stdout, "Flags:") || r.stderr != "" {
+			t.Errorf("faasd %s --help: exit %d\nstdout: %s\nstderr: %s", name, r.code, r.stdout, r.stderr)
 		}
 	}
-	if r := c.run("", "help"); r.code != 0 || !strings.Contains(r.stderr, "  invoke    call a function") {
-		t.Errorf("faasd help: exit %d\n%s", r.code, r.stderr)
+	if r := c.run("", "help"); r.code != 0 || !strings.Contains(r.stdout, "  invoke    call a function") || r.stderr != "" {
+		t.Errorf("faasd help: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	if r := c.run(""); r.code != 2 || !strings.Contains(r.stderr, "Commands:") || r.stdout != "" {
+		t.Errorf("faasd without a command: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
 
@@ -548,8 +561,9 @@ func TestCLIUpOnTheDaemonsOwnStack(t *testing.T) {
 	c.dir = d.Dir
 	c.ok("", "new", "py-fn", "--lang", "python3", "-f", d.Config)
 	out := c.ok("", "up", "-f", d.Config)
-	for _, want := range []string{"==> py-fn: rebuilt, rolling over (served from the daemon's configuration file)", "==> hash: rebuilt, rolling over"} {
-		if !strings.Contains(out, want) {
+	// Neither has a build step: neither was rebuilt.
+	for _, want := range []string{"==> py-fn: rolling over to its current files (served from the daemon's configuration file)", "==> hash: rolling over to its current files"} {
+		if !strings.Contains(out, want) || strings.Contains(out, "rebuilt") {
 			t.Errorf("first up: no %q in\n%s", want, out)
 		}
 	}
@@ -559,7 +573,7 @@ func TestCLIUpOnTheDaemonsOwnStack(t *testing.T) {
 		t.Errorf("second up:\n%s", out)
 	}
 	c.editFile("py-fn/handler.py", "Hello from", "Howdy from")
-	if out := c.ok("", "up", "-f", d.Config, "--filter", "py-fn"); !strings.Contains(out, "==> py-fn: rebuilt, rolling over") {
+	if out := c.ok("", "up", "-f", d.Config, "--filter", "py-fn"); !strings.Contains(out, "==> py-fn: rolling over to its current files") {
 		t.Errorf("up after an edit:\n%s", out)
 	}
 	c.invokeUntil("py-fn", "b", "Howdy from py-fn! You said: b")

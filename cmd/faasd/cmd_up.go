@@ -49,7 +49,7 @@ func (c *upCmd) run(ctx context.Context, env *environment, args []string) error 
 		if err != nil {
 			return err
 		}
-		d = deploy.New(gw, gw.URL, cfg, env.stdout)
+		d = deploy.New(gw, gw.URL, cfg, env.getenv("PATH"), env.stdout)
 		// Before any build: an unreachable gateway or bad credentials are better told now
 		// than after minutes of compiling.
 		if err := d.Refresh(ctx); err != nil {
@@ -62,6 +62,13 @@ func (c *upCmd) run(ctx context.Context, env *environment, args []string) error 
 				return err
 			}
 		}
+	}
+	// Every function's program, once built, before any deploy: all or nothing.
+	if err := deploy.Programs(fns, env.getenv("PATH")); err != nil {
+		if c.deploy {
+			return fmt.Errorf("nothing deployed: %w", err)
+		}
+		return err
 	}
 	if !c.deploy {
 		return nil
