@@ -217,7 +217,7 @@ func TestUsageIsRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			if u.CPU < 100*time.Millisecond {
-				t.Errorf("CPU %v after 300ms of busy loop", u.CPU)
+				t.Errorf("CPU %v after a busy loop that used 300ms of CPU", u.CPU)
 			}
 			if slices.Contains(m.Status().Controllers, "memory") && u.MemoryBytes < 16<<20 {
 				t.Errorf("memory %d after touching 16MiB", u.MemoryBytes)

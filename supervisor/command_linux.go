@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	progfile "faasd/program"
 )
 
 // command builds the exec.Cmd of a launch, and the view of the file system the spawning
@@ -22,7 +23,7 @@ func command(iso isolation, exe string, l *launch) (*exec.Cmd, *privateMounts, e
 	if l.tmp != "" && iso == isolateUserNS {
 		return shimCommand(exe, l, attr)
 	}
-	path, err := lookPath(l.argv[0], l.dir, l.env)
+	path, err := progfile.Resolve(l.argv[0], l.dir, l.env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,28 +73,4 @@ func shimCommand(exe string, l *launch, attr *syscall.SysProcAttr) (*exec.Cmd, *
 		Env:         append(l.env, shimEnv+"="+string(js)),
 		SysProcAttr: attr,
 	}, nil, nil
-}
-
-// lookPath resolves a program the way a shell in the workdir would: relative to the
-// workdir when it has a slash, else in the workload's PATH.
-func lookPath(prog, dir string, env []string) (string, error) {
-	if strings.Contains(prog, "/") {
-		if !filepath.IsAbs(prog) {
-			prog = filepath.Join(dir, prog)
-		}
-		return prog, nil
-	}
-	path := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, d := range filepath.SplitList(path) {
-		p := filepath.Join(d, prog)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: %w in PATH", prog, exec.ErrNotFound)
 }

@@ -74,7 +74,7 @@ func TestCrashingReplicaRestartsAfterPausesDoublingFrom100msTo30s(t *testing.T) 
 			t.Fatalf("pauses between starts %v, want %v first", got, want)
 		}
 		st := status(t, s, "crash")
-		if st.State != "failing" || st.Failures < 11 || st.LastError != "process exited: exit status 1" || !st.RetryAt.After(time.Now()) {
+		if st.State != "failing" || st.Failures < 11 || st.LastError != "process exited: exit status 1: exiting at start as asked" || !st.RetryAt.After(time.Now()) {
 			t.Errorf("status %+v", st)
 		}
 		// What the failed replicas said is kept.

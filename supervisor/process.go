@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +50,7 @@ type process struct {
 	pid    int
 	group  group
 	log    *slog.Logger
+	stderr *lastLine // what the program said last on stderr
 	exited chan struct{}
 	err    error // the exit status, once exited is closed
 }
@@ -94,12 +96,49 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// exitError says why a program that was meant to keep running has ended.
+// exitError says why a program that was meant to keep running has ended. A program that
+// gives up usually says why on stderr just before (a missing program, a port in use, a
+// panic), so a failed exit carries the last line it wrote there.
 func (p *process) exitError() error {
 	if p.err == nil {
 		return errors.New("process exited: exited with status 0")
 	}
+	if said := p.stderr.String(); said != "" {
+		return fmt.Errorf("process exited: %w: %s", p.err, said)
+	}
 	return fmt.Errorf("process exited: %w", p.err)
+}
+
+// lastLine passes a program's output on and keeps the last line it wrote on stderr, cut
+// to a length that fits in a status.
+type lastLine struct {
+	output
+	mu   sync.Mutex
+	text string
+}
+
+const maxLastLine = 240
+
+func (l *lastLine) line(stream, text string) {
+	l.output.line(stream, text)
+	if stream != "stderr" || strings.TrimSpace(text) == "" {
+		return
+	}
+	if len(text) > maxLastLine {
+		text = text[:maxLastLine] + "…"
+	}
+	l.mu.Lock()
+	l.text = text
+	l.mu.Unlock()
+}
+
+func (l *lastLine) String() string {
+	if l == nil {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.text
 }
 
 // processes starts programs and keeps the live ones, so that a stop whose time has run
@@ -120,11 +159,15 @@ func (ps *processes) start(l *launch) (*process, error) {
 	if l.log == nil {
 		l.log = discard
 	}
+	stderr := &lastLine{output: l.output}
+	if l.output != nil {
+		l.output = stderr
+	}
 	r, err := ps.starter.start(l)
 	if err != nil {
 		return nil, err
 	}
-	p := &process{pid: r.pid, group: r.group, log: l.log, exited: make(chan struct{})}
+	p := &process{pid: r.pid, group: r.group, log: l.log, stderr: stderr, exited: make(chan struct{})}
 	ps.mu.Lock()
 	ps.live[p] = struct{}{}
 	killing := ps.killing

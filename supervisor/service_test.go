@@ -67,7 +67,7 @@ func TestServiceFailuresBackOffLikeReplicas(t *testing.T) {
 			t.Errorf("pauses between starts %v, want %v", got, want)
 		}
 		st := serviceStatus(t, m, "db")
-		if st.State != "failing" || st.Failures != 5 || st.Restarts != 4 || st.LastError != "process exited: exit status 1" {
+		if st.State != "failing" || st.Failures != 5 || st.Restarts != 4 || st.LastError != "process exited: exit status 1: exiting at start as asked" {
 			t.Errorf("status %+v", st)
 		}
 		if err := m.WaitReady(context.Background()); err == nil || !strings.Contains(err.Error(), "service db did not become ready: process exited: exit status 1") {

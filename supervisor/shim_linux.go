@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	progfile "faasd/program"
 )
 
 // The spawn shim serves a daemon that is not root. Such a daemon cannot give one thread a
@@ -47,7 +48,7 @@ func Shim() error {
 	if err := os.Chdir(spec.Dir); err != nil {
 		return fmt.Errorf("spawn shim: workdir: %w", err)
 	}
-	path, err := exec.LookPath(spec.Argv[0])
+	path, err := progfile.Resolve(spec.Argv[0], spec.Dir, os.Environ())
 	if err != nil {
 		return fmt.Errorf("spawn shim: %w", err)
 	}

@@ -141,7 +141,7 @@ func basicAuth(g config.Gateway, state statedir.Layout) (*proxy.Credentials, err
 func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, log *slog.Logger) *proxy.Proxy {
 	return proxy.New(proxy.Options{
 		Catalog:      cat,
-		Control:      explainedControl{sup},
+		Control:      sup,
 		Credentials:  creds,
 		ReadTimeout:  g.ReadTimeout,
 		WriteTimeout: g.WriteTimeout,
