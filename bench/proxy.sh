@@ -1,38 +1,50 @@
 #!/usr/bin/env bash
 # bench/proxy.sh: the cost of faasd's proxy hop, side by side with nginx.
 #
-# One hello-go replica is measured three ways, interleaved round by round so that the
-# noise of a shared machine falls on all three alike:
-#   direct  wrk → hello-go (started here, on its own port)
-#   nginx   wrk → nginx (proxy_pass, upstream keepalive) → that same hello-go
-#   faasd   wrk → bin/faasd → its own hello-go replica (min = max = 1)
-# Each round runs a throughput pass (wrk -t2 -c16) and a latency pass (wrk -t1 -c1).
+# The same replica program (bench/backend: "Hello, world!" on GET, an echo of anything
+# else) is measured three ways, interleaved round by round so that the noise of
+# a shared machine falls on all alike:
+#   direct  wrk → the backend (started here, on its own port)
+#   nginx   wrk → nginx (proxy_pass, upstream keepalive) → that same backend
+#   faasd   wrk → bin/faasd → its own replica of the backend (min = max = 1)
+# Each round runs four passes:
+#   throughput  wrk -t1 -c32, GET
+#   latency     wrk -t1 -c1, GET: the hop's own cost, in µs over direct
+#   echo        wrk -t1 -c1, POST of ECHO_MIB MiB echoed back: MiB/s each way
+#   many        wrk -t1 -c32 over FUNCTIONS functions in turn, each 1/FUNCTIONS of the
+#               load (nginx: one upstream and location per function, each with its own
+#               backend process; faasd: one function each)
 # Everything listens on 127.0.0.1. Run as root on Debian; installs wrk and nginx if
 # missing. Prints a table; writes no result files.
 #
 # Environment (defaults in brackets):
 #   ROUNDS [3]  DURATION [5] seconds per wrk run  WARMUP [1] seconds per target
-#   THREADS [2] CONNS [16]   throughput pass      LAT_CONNS [1] latency pass
-#   DIRECT_PORT [18081] NGINX_PORT [18082] FAASD_PORT [18080]
-#   SKIP_BUILD [0]  KEEP [0] keep the work directory (logs, configs)
+#   THREADS [1] CONNS [32]   throughput and many passes   LAT_CONNS [1] latency pass
+#   ECHO_MIB [10] ECHO_CONNS [1]   FUNCTIONS [100] (0 skips the many pass)
+#   DIRECT_PORT [18081] NGINX_PORT [18082] FAASD_PORT [18080] MANY_PORT [18200] (first
+#   of FUNCTIONS ports for nginx's backends)
+#   FAASD [bin/faasd] the daemon to measure (another build, to compare)
+#   SKIP_BUILD [0]  KEEP [0] keep the work directory (logs, configs, raw results)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
-THREADS=${THREADS:-2}
-CONNS=${CONNS:-16}
+THREADS=${THREADS:-1}
+CONNS=${CONNS:-32}
 LAT_CONNS=${LAT_CONNS:-1}
+ECHO_MIB=${ECHO_MIB:-10}
+ECHO_CONNS=${ECHO_CONNS:-1}
+FUNCTIONS=${FUNCTIONS:-100}
 DIRECT_PORT=${DIRECT_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 FAASD_PORT=${FAASD_PORT:-18080}
+MANY_PORT=${MANY_PORT:-18200}
 SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP=${KEEP:-0}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-HELLO=$ROOT/bin/hello-go
-FAASD=$ROOT/bin/faasd
-TARGETS=(direct nginx faasd)
+FAASD=${FAASD:-$ROOT/bin/faasd}
 
 die() { echo "proxy.sh: $*" >&2; exit 1; }
 log() { echo "# $*" >&2; }
@@ -55,14 +67,17 @@ fi
 NGINX=$(command -v nginx)
 
 if [[ $SKIP_BUILD != 1 ]]; then
-	log "building bin/faasd and bin/hello-go"
-	make -C "$ROOT" --no-print-directory build examples >&2
+	log "building bin/faasd"
+	make -C "$ROOT" --no-print-directory build >&2
 fi
-[[ -x $FAASD && -x $HELLO ]] || die "missing $FAASD or $HELLO (make build examples)"
+[[ -x $FAASD ]] || die "missing $FAASD (make build)"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for p in "$DIRECT_PORT" "$NGINX_PORT" "$FAASD_PORT"; do
 	port_busy "$p" && die "port $p is in use (set DIRECT_PORT, NGINX_PORT, FAASD_PORT)"
+done
+for ((i = 0; i < FUNCTIONS; i++)); do
+	port_busy $((MANY_PORT + i)) && die "port $((MANY_PORT + i)) is in use (set MANY_PORT)"
 done
 
 # --- work directory and cleanup -------------------------------------------------------
@@ -87,10 +102,9 @@ stop_pid() { # pid signal: signal, wait up to 10 s, then SIGKILL
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	# Reverse order: faasd (stops its replica), nginx (QUIT = graceful), then hello-go.
+	# Reverse order: faasd (stops its replicas), nginx, then the backends.
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-		local name=${PIDS[i]%%:*} pid=${PIDS[i]#*:}
-		case $name in nginx) stop_pid "$pid" QUIT ;; *) stop_pid "$pid" TERM ;; esac
+		stop_pid "${PIDS[i]#*:}" TERM
 	done
 	if ((rc != 0)); then
 		for f in "$WORK"/*.log; do
@@ -104,6 +118,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The backend goes where the function user (nobody) can run it.
+BACKEND=$WORK/backend
+(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BACKEND" ./bench/backend) || die "cannot build bench/backend"
+chmod 755 "$BACKEND"
+
 wait_http() { # url seconds: until a 200
 	local url=$1 deadline=$((SECONDS + $2))
 	until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true) == 200 ]]; do
@@ -112,77 +131,133 @@ wait_http() { # url seconds: until a 200
 	done
 }
 
-# --- (a) hello-go, direct ------------------------------------------------------------
-# hello-go writes /tmp/.lock literally; give it a private /tmp (as faasd does) so the
-# host's is left alone. unshare execs, so $! is hello-go's pid.
-mkdir -m 1777 "$WORK/direct-tmp"
-if unshare --mount --propagation private true 2>/dev/null; then
-	PORT=$DIRECT_PORT unshare --mount --propagation private -- \
-		sh -c 'mount --bind "$1" /tmp && exec "$2"' sh "$WORK/direct-tmp" "$HELLO" \
-		>"$WORK/hello-direct.log" 2>&1 &
-else
-	log "no mount namespace: the direct hello-go writes /tmp/.lock on the host"
-	PORT=$DIRECT_PORT "$HELLO" >"$WORK/hello-direct.log" 2>&1 &
-fi
-PIDS+=("hello:$!")
-wait_http "http://127.0.0.1:$DIRECT_PORT/" 10
+# start_backend NAME PORT: the backend on PORT with a private /tmp (as faasd gives its
+# replicas), so that its /tmp/.lock does not land on the host. unshare execs, so $! is
+# the backend's pid.
+start_backend() {
+	local name=$1 port=$2
+	mkdir -m 1777 "$WORK/tmp-$name"
+	if unshare --mount --propagation private true 2>/dev/null; then
+		PORT=$port unshare --mount --propagation private -- \
+			sh -c 'mount --bind "$1" /tmp && exec "$2"' sh "$WORK/tmp-$name" "$BACKEND" \
+			>>"$WORK/backends.log" 2>&1 &
+	else
+		PORT=$port "$BACKEND" >>"$WORK/backends.log" 2>&1 &
+	fi
+	PIDS+=("backend:$!")
+}
 
-# --- (b) nginx in front of it ----------------------------------------------------------
+# --- (a) backends, direct ----------------------------------------------------------------
+unshare --mount --propagation private true 2>/dev/null ||
+	log "no mount namespace: the direct backends write /tmp/.lock on the host"
+start_backend direct "$DIRECT_PORT"
+for ((i = 0; i < FUNCTIONS; i++)); do start_backend "$(printf 'f%03d' "$i")" $((MANY_PORT + i)); done
+wait_http "http://127.0.0.1:$DIRECT_PORT/" 10
+for ((i = 0; i < FUNCTIONS; i++)); do wait_http "http://127.0.0.1:$((MANY_PORT + i))/" 10; done
+
+# --- (b) nginx in front of them ------------------------------------------------------------
+# Configured as a user who cares would: worker per core, keep-alive upstreams, no access
+# log (faasd keeps none either). The echo location streams the request body, as faasd
+# does, instead of spooling it to a file first (nginx's default).
 mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
+{
+	cat <<CONF
 worker_processes auto;
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx.log warn;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
-    access_log off;                 # faasd keeps no access log either
+    access_log off;
     client_body_temp_path $WORK/nginx/body;
     proxy_temp_path       $WORK/nginx/proxy;
     fastcgi_temp_path     $WORK/nginx/fastcgi;
     uwsgi_temp_path       $WORK/nginx/uwsgi;
     scgi_temp_path        $WORK/nginx/scgi;
-    upstream hello {
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    upstream direct {
         server 127.0.0.1:$DIRECT_PORT;
         keepalive 64;
     }
+CONF
+	for ((i = 0; i < FUNCTIONS; i++)); do
+		printf '    upstream f%03d { server 127.0.0.1:%d; keepalive 16; }\n' "$i" $((MANY_PORT + i))
+	done
+	cat <<CONF
     server {
         listen 127.0.0.1:$NGINX_PORT;
         location / {
-            proxy_pass http://hello;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
+            proxy_pass http://direct;
         }
-    }
-}
+        location /echo {
+            proxy_pass http://direct;
+            client_max_body_size 0;
+            proxy_request_buffering off;
+        }
 CONF
+	for ((i = 0; i < FUNCTIONS; i++)); do
+		printf '        location /function/f%03d/ { proxy_pass http://f%03d/; }\n' "$i" "$i"
+	done
+	echo "    }"
+	echo "}"
+} >"$WORK/nginx/nginx.conf"
 "$NGINX" -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx.log" || die "nginx -t failed"
 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >>"$WORK/nginx.log" 2>&1 &
 PIDS+=("nginx:$!")
 wait_http "http://127.0.0.1:$NGINX_PORT/" 10
 
-# --- (c) faasd with its own hello-go replica --------------------------------------------
-cat >"$WORK/faasd.toml" <<CONF
+# --- (c) faasd with its own replicas ---------------------------------------------------------
+{
+	cat <<CONF
 [gateway]
 listen = "127.0.0.1:$FAASD_PORT"
 state_dir = "$WORK/state"
 auth = false
 
 [functions.hello]
-workdir = "$ROOT/examples/hello-go"
-command = ["$HELLO"]
+command = ["$BACKEND"]
 labels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }
 CONF
+	for ((i = 0; i < FUNCTIONS; i++)); do
+		printf '\n[functions.f%03d]\ncommand = ["%s"]\nlabels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }\n' "$i" "$BACKEND"
+	done
+} >"$WORK/faasd.toml"
 "$FAASD" serve -f "$WORK/faasd.toml" >"$WORK/faasd.log" 2>&1 &
 PIDS+=("faasd:$!")
 wait_http "http://127.0.0.1:$FAASD_PORT/healthz" 10
 wait_http "http://127.0.0.1:$FAASD_PORT/function/hello/" 30
+for ((i = 0; i < FUNCTIONS; i++)); do wait_http "$(printf 'http://127.0.0.1:%d/function/f%03d/' "$FAASD_PORT" "$i")" 30; done
+
+# --- wrk scripts ---------------------------------------------------------------------------
+cat >"$WORK/echo.lua" <<LUA
+wrk.method = "POST"
+wrk.body = string.rep("x", $ECHO_MIB * 1048576)
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+cat >"$WORK/many.lua" <<LUA
+-- Each function in turn: every one gets 1/$FUNCTIONS of the requests.
+-- Built in init, once wrk has set the Host field.
+local reqs, i = {}, 0
+init = function(args)
+  for n = 0, $FUNCTIONS - 1 do reqs[#reqs + 1] = wrk.format("GET", string.format("/function/f%03d/", n)) end
+end
+request = function() i = i % #reqs + 1; return reqs[i] end
+LUA
 
 declare -A URL=(
-	[direct]="http://127.0.0.1:$DIRECT_PORT/"
-	[nginx]="http://127.0.0.1:$NGINX_PORT/"
-	[faasd]="http://127.0.0.1:$FAASD_PORT/function/hello/"
+	[throughput/direct]="http://127.0.0.1:$DIRECT_PORT/"
+	[throughput/nginx]="http://127.0.0.1:$NGINX_PORT/"
+	[throughput/faasd]="http://127.0.0.1:$FAASD_PORT/function/hello/"
+	[echo/direct]="http://127.0.0.1:$DIRECT_PORT/echo"
+	[echo/nginx]="http://127.0.0.1:$NGINX_PORT/echo"
+	[echo/faasd]="http://127.0.0.1:$FAASD_PORT/function/hello/echo"
+	[many/nginx]="http://127.0.0.1:$NGINX_PORT/"
+	[many/faasd]="http://127.0.0.1:$FAASD_PORT/"
 )
+URL[latency/direct]=${URL[throughput/direct]}
+URL[latency/nginx]=${URL[throughput/nginx]}
+URL[latency/faasd]=${URL[throughput/faasd]}
 
 # --- measuring -------------------------------------------------------------------------
 # to_us VALUE: wrk's "123.45us" / "1.23ms" / "1.02s" in microseconds.
@@ -194,67 +269,96 @@ to_us() {
 		printf "%.1f", n * f }'
 }
 
-# run_wrk TARGET PASS THREADS CONNS SECONDS: prints "rps p50_us p99_us".
+# run_wrk PASS TARGET THREADS CONNS SECONDS: prints "rps p50_us p99_us".
 run_wrk() {
-	local target=$1 pass=$2 t=$3 c=$4 d=$5 out
-	out=$(wrk -t"$t" -c"$c" -d"${d}s" --latency "${URL[$target]}" 2>&1) || die "wrk $target failed: $out"
+	local pass=$1 target=$2 t=$3 c=$4 d=$5 out script=()
+	case $pass in echo) script=(-s "$WORK/echo.lua") ;; many) script=(-s "$WORK/many.lua") ;; esac
+	out=$(wrk -t"$t" -c"$c" -d"${d}s" --latency "${script[@]}" "${URL[$pass/$target]}" 2>&1) ||
+		die "wrk $pass/$target failed: $out"
 	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-		log "WARNING $target/$pass: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
+		log "WARNING $pass/$target: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
 	fi
 	local rps p50 p99
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
 	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-	[[ -n $rps && -n $p50 && -n $p99 ]] || die "cannot read wrk output for $target: $out"
+	[[ -n $rps && -n $p50 && -n $p99 ]] || die "cannot read wrk output for $pass/$target: $out"
 	echo "$rps $(to_us "$p50") $(to_us "$p99")"
 }
 
 RESULTS=$WORK/results.txt # lines: pass target round rps p50_us p99_us
 : >"$RESULTS"
+LOADS=()
 
-log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), faasd $("$FAASD" version | awk '{print $2}')"
+log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), faasd $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
+PASSES=("throughput $THREADS $CONNS direct nginx faasd"
+	"latency 1 $LAT_CONNS direct nginx faasd"
+	"echo 1 $ECHO_CONNS direct nginx faasd")
+((FUNCTIONS > 0)) && PASSES+=("many $THREADS $CONNS nginx faasd")
 if ((WARMUP > 0)); then
-	for t in "${TARGETS[@]}"; do run_wrk "$t" warmup "$THREADS" "$CONNS" "$WARMUP" >/dev/null; done
-fi
-PASSES=("throughput $THREADS $CONNS" "latency 1 $LAT_CONNS")
-for ((r = 1; r <= ROUNDS; r++)); do
 	for p in "${PASSES[@]}"; do
-		read -r pass t c <<<"$p"
-		for target in "${TARGETS[@]}"; do
-			line=$(run_wrk "$target" "$pass" "$t" "$c" "$DURATION")
+		read -r pass t c targets <<<"$p"
+		for target in $targets; do run_wrk "$pass" "$target" "$t" "$c" "$WARMUP" >/dev/null; done
+	done
+fi
+for ((r = 1; r <= ROUNDS; r++)); do
+	LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
+	for p in "${PASSES[@]}"; do
+		read -r pass t c targets <<<"$p"
+		for target in $targets; do
+			line=$(run_wrk "$pass" "$target" "$t" "$c" "$DURATION")
 			read -r rps p50 p99 <<<"$line"
 			echo "$pass $target $r $rps $p50 $p99" >>"$RESULTS"
-			printf '# round %d/%d %-10s -t%s -c%-3s %-6s %10.0f req/s  p50 %8.1f us  p99 %8.1f us\n' \
+			printf '# round %d/%d %-10s -t%s -c%-3s %-6s %10.1f req/s  p50 %8.1f us  p99 %8.1f us\n' \
 				"$r" "$ROUNDS" "$pass" "$t" "$c" "$target" "$rps" "$p50" "$p99" >&2
 		done
 	done
 done
+LOADS+=("$(cut -d' ' -f1 /proc/loadavg)")
 
 # --- report ----------------------------------------------------------------------------
 # Median over rounds of each number, then ratios between the medians.
-awk -v rounds="$ROUNDS" -v dur="$DURATION" -v tp="-t$THREADS -c$CONNS" -v lp="-t1 -c$LAT_CONNS" '
+awk -v rounds="$ROUNDS" -v dur="$DURATION" -v mib="$ECHO_MIB" -v fns="$FUNCTIONS" -v loads="${LOADS[*]}" \
+	-v tp="-t$THREADS -c$CONNS" -v lp="-t1 -c$LAT_CONNS" -v ep="-t1 -c$ECHO_CONNS" '
 function median(list,   a, n, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ rps[$1,$2] = rps[$1,$2] " " $4; p50[$1,$2] = p50[$1,$2] " " $5; p99[$1,$2] = p99[$1,$2] " " $6 }
+function med(p, t) { R[p,t] = median(rps[p,t]); A[p,t] = median(p50[p,t]); B[p,t] = median(p99[p,t]) }
+function row(p, t) { printf "  %-8s %12.0f %10.1f %10.1f\n", t, R[p,t], A[p,t], B[p,t] }
+function ratio(p, a, b) {
+	printf "  %-14s %6.2f %8.2f %8.2f %+10.1f %+10.1f\n", a "/" b, R[p,a]/R[p,b], A[p,a]/A[p,b], B[p,a]/B[p,b], A[p,a]-A[p,b], B[p,a]-B[p,b]
+}
+{ rps[$1,$2] = rps[$1,$2] " " $4; p50[$1,$2] = p50[$1,$2] " " $5; p99[$1,$2] = p99[$1,$2] " " $6; seen[$1] = 1 }
 END {
+	printf "\nfaasd proxy benchmark: bench/backend on 127.0.0.1, median of %d interleaved rounds x %d s\n", rounds, dur
+	printf "load average (1 min) at each round start and at the end: %s; median %s\n", loads, median(loads)
 	split("throughput latency", passes, " "); split("direct nginx faasd", targets, " ")
-	printf "\nfaasd proxy benchmark: hello-go on 127.0.0.1, median of %d interleaved rounds x %d s\n", rounds, dur
 	for (i = 1; i <= 2; i++) {
 		p = passes[i]
-		printf "\n%s pass (wrk %s --latency)\n", p, (p == "throughput" ? tp : lp)
+		printf "\n%s pass (wrk %s --latency, GET)\n", p, (p == "throughput" ? tp : lp)
 		printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 us", "p99 us"
-		for (j = 1; j <= 3; j++) {
-			t = targets[j]
-			R[p,t] = median(rps[p,t]); A[p,t] = median(p50[p,t]); B[p,t] = median(p99[p,t])
-			printf "  %-8s %12.0f %10.1f %10.1f\n", t, R[p,t], A[p,t], B[p,t]
-		}
-		printf "  %-14s %6s %8s %8s %14s\n", "ratio", "req/s", "p50", "p99", "p50 added us"
-		printf "  %-14s %6.2f %8.2f %8.2f %+14.1f\n", "faasd/direct", R[p,"faasd"]/R[p,"direct"], A[p,"faasd"]/A[p,"direct"], B[p,"faasd"]/B[p,"direct"], A[p,"faasd"]-A[p,"direct"]
-		printf "  %-14s %6.2f %8.2f %8.2f %+14.1f\n", "faasd/nginx", R[p,"faasd"]/R[p,"nginx"], A[p,"faasd"]/A[p,"nginx"], B[p,"faasd"]/B[p,"nginx"], A[p,"faasd"]-A[p,"nginx"]
-		printf "  %-14s %6.2f %8.2f %8.2f %+14.1f\n", "nginx/direct", R[p,"nginx"]/R[p,"direct"], A[p,"nginx"]/A[p,"direct"], B[p,"nginx"]/B[p,"direct"], A[p,"nginx"]-A[p,"direct"]
+		for (j = 1; j <= 3; j++) { med(p, targets[j]); row(p, targets[j]) }
+		printf "  %-14s %6s %8s %8s %10s %10s\n", "ratio", "req/s", "p50", "p99", "+p50 us", "+p99 us"
+		ratio(p, "faasd", "direct"); ratio(p, "faasd", "nginx"); ratio(p, "nginx", "direct")
 	}
-	printf "\nreq/s ratio: higher is better (1.00 = as fast). Latency ratio: lower is better.\n"
+	p = "echo"
+	printf "\necho pass (wrk %s, POST %d MiB, echoed back)\n", ep, mib
+	printf "  %-8s %12s %10s %10s\n", "target", "MiB/s", "p50 ms", "p99 ms"
+	for (j = 1; j <= 3; j++) {
+		t = targets[j]; med(p, t)
+		printf "  %-8s %12.0f %10.1f %10.1f\n", t, R[p,t] * mib, A[p,t] / 1000, B[p,t] / 1000
+	}
+	printf "  faasd/direct %.2f, faasd/nginx %.2f, nginx/direct %.2f (MiB/s)\n", R[p,"faasd"]/R[p,"direct"], R[p,"faasd"]/R[p,"nginx"], R[p,"nginx"]/R[p,"direct"]
+	if (seen["many"]) {
+		p = "many"
+		printf "\nmany pass (wrk %s --latency, GET, %d functions, 1/%d of the requests each)\n", tp, fns, fns
+		printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 us", "p99 us"
+		med(p, "nginx"); med(p, "faasd"); row(p, "nginx"); row(p, "faasd")
+		printf "  %-14s %6s %8s %8s %10s %10s\n", "ratio", "req/s", "p50", "p99", "+p50 us", "+p99 us"
+		ratio(p, "faasd", "nginx")
+		printf "  faasd with %d functions / faasd with one: %.2f req/s\n", fns, R[p,"faasd"]/R["throughput","faasd"]
+	}
+	printf "\nreq/s and MiB/s ratios: higher is better (1.00 = as fast). Latency ratios: lower is better.\n"
 }' "$RESULTS"

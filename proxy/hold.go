@@ -18,8 +18,13 @@ var (
 // acquire returns a ready endpoint of route with the request counted in flight on it,
 // holding the request while the function has none: it wakes a function at zero and waits
 // for the supervisor to publish a ready replica (a channel closes; nothing polls). The
-// wait is bounded by the hold timeout, the request's context and a cap on held requests.
-func (p *Proxy) acquire(ctx context.Context, route *supervisor.Route, c *counters, tried []*supervisor.Endpoint) (*supervisor.Endpoint, time.Duration, error) {
+// wait is bounded by the hold timeout, the request's context, the function's deadline
+// (unless zero) and a cap on held requests. A function with a ready replica costs no
+// allocation here: the context and timers exist only while a request is held.
+//
+// A client whose context needs a watch to end when it leaves (client, if not nil) gets
+// one once the request is held.
+func (p *Proxy) acquire(ctx context.Context, deadline time.Time, route *supervisor.Route, c *counters, tried []*supervisor.Endpoint, client clientWatcher) (*supervisor.Endpoint, time.Duration, error) {
 	var (
 		heldSince time.Time
 		timeout   *time.Timer
@@ -57,6 +62,14 @@ func (p *Proxy) acquire(ctx context.Context, route *supervisor.Route, c *counter
 			}
 			heldSince = time.Now()
 			timeout = time.NewTimer(p.holdTimeout)
+			if client != nil {
+				client.watchClient()
+			}
+			if !deadline.IsZero() {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, deadline)
+				defer cancel()
+			}
 		}
 		route.Wake()
 		select {

@@ -6,11 +6,10 @@ package proxy
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -79,10 +78,17 @@ type Proxy struct {
 	balancer  balancer
 	stats     statsTable
 	metrics   *metrics.Set
-	transport *transport
-	rp        *httputil.ReverseProxy
+	transport transport
 	router    *httprouter.Router
 	admin     *httprouter.Router // the admin port's routes; nil without SeparateAdmin
+
+	// The connections served without net/http's server (conn.go).
+	callFn       func(http.ResponseWriter, *http.Request)
+	fastServer   atomic.Pointer[http.Server]
+	fastConns    sync.Map // *fastConn → struct{}
+	handedBack   sync.Map // remote address → struct{}, of connections given back to net/http
+	handbackOnce sync.Once
+	handbacks    *chanListener
 }
 
 // New builds the proxy and its routes.
@@ -118,8 +124,6 @@ func New(opts Options) *Proxy {
 		p.ownNames = func() config.OwnNames { return config.LocalNames(config.Gateway{}) }
 	}
 	p.stats.set = p.metrics
-	p.transport = newTransport(p)
-	p.rp = p.newReverseProxy()
 	p.router = newRouter()
 	p.functionRoutes(p.router)
 	if opts.SeparateAdmin {
@@ -128,12 +132,16 @@ func New(opts Options) *Proxy {
 	} else {
 		p.gatewayRoutes(p.router)
 	}
+	p.callFn = p.call
 	return p
 }
 
 // Close ends the streams that would otherwise run until their clients leave (log
 // follows), so that a graceful shutdown does not wait for them.
-func (p *Proxy) Close() { p.close.Do(func() { close(p.closing) }) }
+func (p *Proxy) Close() {
+	p.close.Do(func() { close(p.closing) })
+	p.closeFast()
+}
 
 // Router exposes the route table so that the API can add its routes beside ours.
 func (p *Proxy) Router() *httprouter.Router { return p.router }
@@ -146,17 +154,57 @@ func (p *Proxy) Metrics() *metrics.Set { return p.metrics }
 
 // ServeHTTP routes requests for a function's own host names before anything else, so
 // that such a host reaches the function at the root path; the gateway's own paths and
-// the admin port are never a function's.
+// the admin port are never a function's. Function calls skip the router, which allocates
+// their parameters (it keeps their routes, for its 405 answers), and the first on a
+// connection takes the connection off net/http's server (see conn.go).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.admin != nil && onAdminPort(r) {
 		p.admin.ServeHTTP(w, r)
 		return
 	}
-	if route, ok := p.backends.RouteForHost(hostOnly(r.Host)); ok && !gatewayPath(r.URL.Path) && !addressedToGateway(r) {
+	if !p.isCall(r) {
+		p.router.ServeHTTP(w, r)
+		return
+	}
+	if !p.takeOver(w, r, p.callFn) {
+		p.call(w, r)
+	}
+}
+
+// hostRoute returns the function that r reaches by its host name.
+func (p *Proxy) hostRoute(r *http.Request) (*supervisor.Route, bool) {
+	route, ok := p.backends.RouteForHost(hostOnly(r.Host))
+	if !ok || gatewayPath(r.URL.Path) || addressedToGateway(r) {
+		return nil, false
+	}
+	return route, true
+}
+
+// isCall reports whether r calls a function, on the main port.
+func (p *Proxy) isCall(r *http.Request) bool {
+	if _, ok := p.hostRoute(r); ok {
+		return true
+	}
+	return strings.HasPrefix(r.URL.Path, "/function/") && isInvocationMethod(r.Method)
+}
+
+// call serves a request for which isCall holds.
+func (p *Proxy) call(w http.ResponseWriter, r *http.Request) {
+	if route, ok := p.hostRoute(r); ok {
 		p.invoke(w, r, route, "", r.URL.EscapedPath())
 		return
 	}
-	p.router.ServeHTTP(w, r)
+	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/function/"), "/")
+	p.callFunction(w, r, name)
+}
+
+func isInvocationMethod(m string) bool {
+	for _, im := range invocationMethods {
+		if m == im {
+			return true
+		}
+	}
+	return false
 }
 
 // invocationMethods are the methods a function may be called with, as upstream allows.
@@ -221,30 +269,42 @@ func (p *Proxy) uiRoutes(r *httprouter.Router) {
 }
 
 func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	raw := ps.ByName("name")
+	p.callFunction(w, r, ps.ByName("name"))
+}
+
+// callFunction serves /function/NAME[/PATH]; raw is NAME as the router reads it.
+func (p *Proxy) callFunction(w http.ResponseWriter, r *http.Request, raw string) {
 	name, ok := strings.CutSuffix(raw, "."+api.Namespace)
 	if !ok && strings.Contains(raw, ".") {
 		name = "" // another namespace: there is none
 	}
 	route, found := p.backends.Route(name)
 	if !found {
-		setCallHeaders(w.Header(), r)
-		http.Error(w, "error finding function "+raw+": no such function", http.StatusNotFound)
+		p.notFound(w, r, raw)
 		return
 	}
 	// The upstream path is what follows the name, taken from the escaped path so that
-	// encoded slashes and the like reach the function as the client sent them.
-	segment, rest, found := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/function/"), "/")
-	if found {
-		rest = "/" + rest
+	// encoded slashes and the like reach the function as the client sent them. Both are
+	// slices of the escaped path: nothing to allocate.
+	escaped := r.URL.EscapedPath()
+	if !strings.HasPrefix(escaped, "/function/") {
+		escaped = r.URL.Path // "function" itself was escaped
 	}
-	p.invoke(w, r, route, "/function/"+segment, rest)
+	end := len(escaped)
+	if i := strings.IndexByte(escaped[len("/function/"):], '/'); i >= 0 {
+		end = len("/function/") + i
+	}
+	p.invoke(w, r, route, escaped[:end], escaped[end:])
 }
 
+// hostOnly is the host of a Host field, lower case, without port or IPv6 brackets.
 func hostOnly(hostport string) string {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i:], ']') < 0 {
+		host = host[:i]
+	}
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
 	}
 	return strings.ToLower(host)
 }

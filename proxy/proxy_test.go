@@ -210,7 +210,10 @@ func TestBalancerPrefersLeastInFlight(t *testing.T) {
 func TestCallIDsAreUUIDs(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
-		id := newCallID()
+		id, start := callStamp("", time.Unix(0, 1795948752999788282))
+		if start != "1795948752999788282" {
+			t.Fatalf("start %q", start)
+		}
 		if len(id) != 36 || id[14] != '4' || seen[id] {
 			t.Fatalf("bad or repeated id %q", id)
 		}

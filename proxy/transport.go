@@ -1,122 +1,202 @@
 package proxy
 
 import (
+	"bufio"
+	"context"
 	"errors"
-	"io"
 	"net"
-	"net/http"
 	"sync"
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"faasd/supervisor"
 )
 
-// transport sends a request to the endpoint its call holds. A refused connection means
-// the replica died before any byte was sent, so the request goes to another replica;
-// nothing else is retried, since the replica may have acted on it.
+// transport keeps the keep-alive connections to replicas: one pool per replica, closed
+// when the replica leaves, since an idle keep-alive connection would keep a
+// single-threaded server from ever seeing its SIGTERM.
 //
-// Each replica gets a connection pool of its own, closed when the replica leaves: an idle
-// keep-alive connection must not keep a leaving replica from stopping.
+// A connection is owned by the goroutine serving a request from get to put; no reader or
+// writer goroutine sits behind it. That is where net/http's client spends most of its
+// time on a small request (two goroutines and their hand-offs per connection), and why
+// the gateway has a client of its own.
 type transport struct {
-	p     *Proxy
-	pools sync.Map // *supervisor.Endpoint → *http.Transport
+	pools sync.Map // *supervisor.Endpoint → *connPool
 }
 
-func newTransport(p *Proxy) *transport {
-	return &transport{p: p}
+const (
+	// maxIdlePerReplica bounds the connections kept open to one replica.
+	maxIdlePerReplica = 1024
+	// idleTimeout closes connections nobody used for this long.
+	idleTimeout = 90 * time.Second
+	// probeAfter: a connection idle for longer is checked before reuse, since servers
+	// close idle keep-alive connections (Node.js after 5 s, Puma after 20 s). Busy
+	// connections skip the check, which costs a system call.
+	probeAfter = 50 * time.Millisecond
+	// readBufSize holds a usual response head and a small body in one read.
+	readBufSize = 16 << 10
+	// writeBufSize holds a usual request head and an inline body in one write.
+	writeBufSize = 8 << 10
+)
+
+var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
+
+// upstream is one HTTP/1.1 connection to a replica.
+type upstream struct {
+	conn     *net.TCPConn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	pool     *connPool
+	idleAt   time.Time
+	deadline time.Time // what conn's deadline is set to
+	reused   bool      // served a request before this one
+	broken   bool      // aborted by the goroutine serving the call: never reused
+	abortFn  func()    // abort, bound once rather than on every call
+	scratch  []byte    // response header values, before they become one string
 }
 
-var dialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+// setDeadline bounds every read and write on the connection; the zero time clears it.
+// Deadlines are rounded up to deadlineStep, so that back-to-back calls on a connection
+// mostly find the one they need already set.
+func (u *upstream) setDeadline(t time.Time) {
+	t = roundUp(t, deadlineStep)
+	if !t.Equal(u.deadline) {
+		u.deadline = t
+		_ = u.conn.SetDeadline(t)
+	}
+}
+
+// deadlineStep is the precision of the deadlines on connections: a timeout fires up to
+// this much late. Updating a deadline costs a lock and a timer update in the runtime.
+const deadlineStep = 10 * time.Millisecond
+
+func roundUp(t time.Time, step time.Duration) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(step - 1).Truncate(step)
+}
+
+// abort makes blocked reads and writes on the connection return at once. Any goroutine
+// may call it; the connection must not be reused afterwards.
+func (u *upstream) abort() { _ = u.conn.SetDeadline(aLongTimeAgo) }
+
+var (
+	aLongTimeAgo = time.Unix(1, 0)
+	zeroTime     time.Time
+)
+
+// closedByPeer reports whether the replica closed an idle connection (or, against the
+// protocol, wrote to it): reading would not block.
+func (u *upstream) closedByPeer() bool {
+	if u.br.Buffered() > 0 {
+		return true
+	}
+	rc, err := u.conn.SyscallConn()
+	if err != nil {
+		return true
+	}
+	closed := true
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		closed = !errors.Is(err, unix.EAGAIN)
+		return true
+	})
+	return err != nil || closed
+}
+
+// connPool holds the idle connections to one replica, most recently used last.
+type connPool struct {
+	addr   string
+	mu     sync.Mutex
+	idle   []*upstream
+	closed bool
+}
 
 // pool returns the connection pool of an endpoint, creating it on first use.
-func (t *transport) pool(ep *supervisor.Endpoint) *http.Transport {
-	if tr, ok := t.pools.Load(ep); ok {
-		return tr.(*http.Transport)
+func (t *transport) pool(ep *supervisor.Endpoint) *connPool {
+	if cp, ok := t.pools.Load(ep); ok {
+		return cp.(*connPool)
 	}
-	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
-	actual, loaded := t.pools.LoadOrStore(ep, tr)
+	cp := &connPool{addr: ep.Addr}
+	actual, loaded := t.pools.LoadOrStore(ep, cp)
 	if !loaded {
 		go func() {
 			<-ep.Leaving()
-			tr.CloseIdleConnections()
-			// Connections of requests still in flight go idle when they finish.
-			<-ep.Drained()
-			tr.CloseIdleConnections()
+			cp.close()
 			t.pools.Delete(ep)
 		}()
 	}
-	return actual.(*http.Transport)
+	return actual.(*connPool)
 }
 
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	cl := req.Context().Value(callKey{}).(*call)
-	var tried []*supervisor.Endpoint
+// get returns an idle connection or dials a new one. A refused dial means the replica
+// is gone and nothing was sent: the caller may try another.
+func (cp *connPool) get(ctx context.Context, now, deadline time.Time) (*upstream, error) {
 	for {
-		req.URL.Host = cl.ep.Addr
-		resp, err := t.pool(cl.ep).RoundTrip(req)
-		if err == nil {
-			resp.Body = releaseOnClose(resp.Body, cl.ep.Release)
-			return resp, nil
+		u := cp.pop()
+		if u == nil {
+			break
 		}
-		cl.ep.Release()
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, err
+		idle := now.Sub(u.idleAt)
+		if idle > idleTimeout || (idle > probeAfter && u.closedByPeer()) {
+			u.conn.Close()
+			continue
 		}
-		tried = append(tried, cl.ep)
-		ep, waited, aerr := t.p.acquire(req.Context(), cl.route, cl.c, tried)
-		if aerr != nil {
-			return nil, errors.Join(err, aerr)
-		}
-		cl.ep = ep
-		cl.waited += waited
+		u.reused = true
+		return u, nil
+	}
+	d := *dialer
+	d.Deadline = deadline
+	c, err := d.DialContext(ctx, "tcp", cp.addr)
+	if err != nil {
+		return nil, err
+	}
+	u := &upstream{
+		conn: c.(*net.TCPConn),
+		br:   bufio.NewReaderSize(c, readBufSize),
+		bw:   bufio.NewWriterSize(c, writeBufSize),
+		pool: cp,
+	}
+	u.abortFn = u.abort
+	return u, nil
+}
+
+func (cp *connPool) pop() *upstream {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	n := len(cp.idle)
+	if n == 0 {
+		return nil
+	}
+	u := cp.idle[n-1]
+	cp.idle[n-1] = nil
+	cp.idle = cp.idle[:n-1]
+	return u
+}
+
+// put keeps a connection that finished an exchange cleanly for the next request.
+func (cp *connPool) put(u *upstream, now time.Time) {
+	u.idleAt = now
+	cp.mu.Lock()
+	if cp.closed || len(cp.idle) >= maxIdlePerReplica {
+		cp.mu.Unlock()
+		u.conn.Close()
+		return
+	}
+	cp.idle = append(cp.idle, u)
+	cp.mu.Unlock()
+}
+
+// close closes the idle connections and every connection put back from now on.
+func (cp *connPool) close() {
+	cp.mu.Lock()
+	idle := cp.idle
+	cp.idle, cp.closed = nil, true
+	cp.mu.Unlock()
+	for _, u := range idle {
+		u.conn.Close()
 	}
 }
-
-// releaseOnClose ends the in-flight count of a replica when the response body is closed,
-// so that a drain waits for streamed responses to finish. Switching-protocol bodies stay
-// writable for WebSockets.
-func releaseOnClose(body io.ReadCloser, release func()) io.ReadCloser {
-	once := &sync.Once{}
-	if rwc, ok := body.(io.ReadWriteCloser); ok {
-		return &releasingRWC{ReadWriteCloser: rwc, once: once, release: release}
-	}
-	return &releasingBody{ReadCloser: body, once: once, release: release}
-}
-
-type releasingBody struct {
-	io.ReadCloser
-	once    *sync.Once
-	release func()
-}
-
-func (b *releasingBody) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.release)
-	return err
-}
-
-type releasingRWC struct {
-	io.ReadWriteCloser
-	once    *sync.Once
-	release func()
-}
-
-func (b *releasingRWC) Close() error {
-	err := b.ReadWriteCloser.Close()
-	b.once.Do(b.release)
-	return err
-}
-
-var bufferPool = &pool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
-
-type pool struct{ p sync.Pool }
-
-func (p *pool) Get() []byte  { return *(p.p.Get().(*[]byte)) }
-func (p *pool) Put(b []byte) { p.p.Put(&b) }
