@@ -23,7 +23,9 @@
 #   ECHO_MIB [10] ECHO_CONNS [1]   FUNCTIONS [100] (0 skips the many pass)
 #   DIRECT_PORT [18081] NGINX_PORT [18082] FAASD_PORT [18080] MANY_PORT [18200] (first
 #   of FUNCTIONS ports for nginx's backends)
-#   FAASD [bin/faasd] the daemon to measure (another build, to compare)
+#   FAASD [bin/faasd] the daemon to measure
+#   BASELINE [none] another faasd build, measured as a fourth target "before" in the
+#   same rounds (say, one built from an older commit), on BASELINE_PORT [18083]
 #   SKIP_BUILD [0]  KEEP [0] keep the work directory (logs, configs, raw results)
 set -euo pipefail
 
@@ -45,6 +47,8 @@ KEEP=${KEEP:-0}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FAASD=${FAASD:-$ROOT/bin/faasd}
+BASELINE=${BASELINE:-}
+BASELINE_PORT=${BASELINE_PORT:-18083}
 
 die() { echo "proxy.sh: $*" >&2; exit 1; }
 log() { echo "# $*" >&2; }
@@ -73,7 +77,8 @@ fi
 [[ -x $FAASD ]] || die "missing $FAASD (make build)"
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$DIRECT_PORT" "$NGINX_PORT" "$FAASD_PORT"; do
+[[ -z $BASELINE || -x $BASELINE ]] || die "BASELINE=$BASELINE is not an executable"
+for p in "$DIRECT_PORT" "$NGINX_PORT" "$FAASD_PORT" ${BASELINE:+"$BASELINE_PORT"}; do
 	port_busy "$p" && die "port $p is in use (set DIRECT_PORT, NGINX_PORT, FAASD_PORT)"
 done
 for ((i = 0; i < FUNCTIONS; i++)); do
@@ -222,12 +227,20 @@ CONF
 	for ((i = 0; i < FUNCTIONS; i++)); do
 		printf '\n[functions.f%03d]\ncommand = ["%s"]\nlabels = { "com.openfaas.scale.min" = "1", "com.openfaas.scale.max" = "1" }\n' "$i" "$BACKEND"
 	done
-} >"$WORK/faasd.toml"
-"$FAASD" serve -f "$WORK/faasd.toml" >"$WORK/faasd.log" 2>&1 &
-PIDS+=("faasd:$!")
-wait_http "http://127.0.0.1:$FAASD_PORT/healthz" 10
-wait_http "http://127.0.0.1:$FAASD_PORT/function/hello/" 30
-for ((i = 0; i < FUNCTIONS; i++)); do wait_http "$(printf 'http://127.0.0.1:%d/function/f%03d/' "$FAASD_PORT" "$i")" 30; done
+} >"$WORK/template.toml"
+# start_faasd NAME BINARY PORT: a daemon of its own (state, replicas) on PORT.
+start_faasd() {
+	local name=$1 bin=$2 port=$3
+	sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" -e "s|^state_dir = .*|state_dir = \"$WORK/state-$name\"|" \
+		"$WORK/template.toml" >"$WORK/$name.toml"
+	"$bin" serve -f "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 &
+	PIDS+=("$name:$!")
+	wait_http "http://127.0.0.1:$port/healthz" 10
+	wait_http "http://127.0.0.1:$port/function/hello/" 30
+	for ((i = 0; i < FUNCTIONS; i++)); do wait_http "$(printf 'http://127.0.0.1:%d/function/f%03d/' "$port" "$i")" 30; done
+}
+start_faasd faasd "$FAASD" "$FAASD_PORT"
+[[ -n $BASELINE ]] && start_faasd before "$BASELINE" "$BASELINE_PORT"
 
 # --- wrk scripts ---------------------------------------------------------------------------
 cat >"$WORK/echo.lua" <<LUA
@@ -258,6 +271,9 @@ declare -A URL=(
 URL[latency/direct]=${URL[throughput/direct]}
 URL[latency/nginx]=${URL[throughput/nginx]}
 URL[latency/faasd]=${URL[throughput/faasd]}
+for pass in throughput latency echo many; do
+	URL[$pass/before]=${URL[$pass/faasd]/:$FAASD_PORT\//:$BASELINE_PORT/}
+done
 
 # --- measuring -------------------------------------------------------------------------
 # to_us VALUE: wrk's "123.45us" / "1.23ms" / "1.02s" in microseconds.
@@ -291,10 +307,11 @@ RESULTS=$WORK/results.txt # lines: pass target round rps p50_us p99_us
 LOADS=()
 
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), faasd $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
-PASSES=("throughput $THREADS $CONNS direct nginx faasd"
-	"latency 1 $LAT_CONNS direct nginx faasd"
-	"echo 1 $ECHO_CONNS direct nginx faasd")
-((FUNCTIONS > 0)) && PASSES+=("many $THREADS $CONNS nginx faasd")
+B=${BASELINE:+before}
+PASSES=("throughput $THREADS $CONNS direct nginx faasd $B"
+	"latency 1 $LAT_CONNS direct nginx faasd $B"
+	"echo 1 $ECHO_CONNS direct nginx faasd $B")
+((FUNCTIONS > 0)) && PASSES+=("many $THREADS $CONNS nginx faasd $B")
 if ((WARMUP > 0)); then
 	for p in "${PASSES[@]}"; do
 		read -r pass t c targets <<<"$p"
@@ -330,34 +347,39 @@ function row(p, t) { printf "  %-8s %12.0f %10.1f %10.1f\n", t, R[p,t], A[p,t], 
 function ratio(p, a, b) {
 	printf "  %-14s %6.2f %8.2f %8.2f %+10.1f %+10.1f\n", a "/" b, R[p,a]/R[p,b], A[p,a]/A[p,b], B[p,a]/B[p,b], A[p,a]-A[p,b], B[p,a]-B[p,b]
 }
-{ rps[$1,$2] = rps[$1,$2] " " $4; p50[$1,$2] = p50[$1,$2] " " $5; p99[$1,$2] = p99[$1,$2] " " $6; seen[$1] = 1 }
+{ rps[$1,$2] = rps[$1,$2] " " $4; p50[$1,$2] = p50[$1,$2] " " $5; p99[$1,$2] = p99[$1,$2] " " $6; seen[$1] = 1; seen[$1,$2] = 1 }
 END {
 	printf "\nfaasd proxy benchmark: bench/backend on 127.0.0.1, median of %d interleaved rounds x %d s\n", rounds, dur
 	printf "load average (1 min) at each round start and at the end: %s; median %s\n", loads, median(loads)
-	split("throughput latency", passes, " "); split("direct nginx faasd", targets, " ")
+	split("throughput latency", passes, " "); nt = split("direct nginx faasd before", targets, " ")
+	if (!seen["throughput", "before"]) nt = 3
 	for (i = 1; i <= 2; i++) {
 		p = passes[i]
 		printf "\n%s pass (wrk %s --latency, GET)\n", p, (p == "throughput" ? tp : lp)
 		printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 us", "p99 us"
-		for (j = 1; j <= 3; j++) { med(p, targets[j]); row(p, targets[j]) }
+		for (j = 1; j <= nt; j++) { med(p, targets[j]); row(p, targets[j]) }
 		printf "  %-14s %6s %8s %8s %10s %10s\n", "ratio", "req/s", "p50", "p99", "+p50 us", "+p99 us"
 		ratio(p, "faasd", "direct"); ratio(p, "faasd", "nginx"); ratio(p, "nginx", "direct")
+		if (nt == 4) { ratio(p, "before", "direct"); ratio(p, "before", "nginx"); ratio(p, "faasd", "before") }
 	}
 	p = "echo"
 	printf "\necho pass (wrk %s, POST %d MiB, echoed back)\n", ep, mib
 	printf "  %-8s %12s %10s %10s\n", "target", "MiB/s", "p50 ms", "p99 ms"
-	for (j = 1; j <= 3; j++) {
+	for (j = 1; j <= nt; j++) {
 		t = targets[j]; med(p, t)
 		printf "  %-8s %12.0f %10.1f %10.1f\n", t, R[p,t] * mib, A[p,t] / 1000, B[p,t] / 1000
 	}
 	printf "  faasd/direct %.2f, faasd/nginx %.2f, nginx/direct %.2f (MiB/s)\n", R[p,"faasd"]/R[p,"direct"], R[p,"faasd"]/R[p,"nginx"], R[p,"nginx"]/R[p,"direct"]
+	if (nt == 4) printf "  before/nginx %.2f, faasd/before %.2f (MiB/s)\n", R[p,"before"]/R[p,"nginx"], R[p,"faasd"]/R[p,"before"]
 	if (seen["many"]) {
 		p = "many"
 		printf "\nmany pass (wrk %s --latency, GET, %d functions, 1/%d of the requests each)\n", tp, fns, fns
 		printf "  %-8s %12s %10s %10s\n", "target", "requests/s", "p50 us", "p99 us"
 		med(p, "nginx"); med(p, "faasd"); row(p, "nginx"); row(p, "faasd")
+		if (nt == 4) { med(p, "before"); row(p, "before") }
 		printf "  %-14s %6s %8s %8s %10s %10s\n", "ratio", "req/s", "p50", "p99", "+p50 us", "+p99 us"
 		ratio(p, "faasd", "nginx")
+		if (nt == 4) { ratio(p, "before", "nginx"); ratio(p, "faasd", "before") }
 		printf "  faasd with %d functions / faasd with one: %.2f req/s\n", fns, R[p,"faasd"]/R["throughput","faasd"]
 	}
 	printf "\nreq/s and MiB/s ratios: higher is better (1.00 = as fast). Latency ratios: lower is better.\n"
