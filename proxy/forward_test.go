@@ -175,16 +175,21 @@ func TestReplicaMayAnswerBeforeReadingTheBody(t *testing.T) {
 		http.Error(w, "no thanks", http.StatusForbidden)
 	})
 	// Larger than what the sockets between hold, under the limit of 1 MiB.
-	body := io.MultiReader(bytes.NewReader(make([]byte, 1000<<10)))
-	resp, err := http.Post(url+"/function/fn/", "application/octet-stream", body)
+	if code, got := postChunked(t, url+"/function/fn/", 1000<<10); code != http.StatusForbidden || !strings.Contains(got, "no thanks") {
+		t.Fatalf("%d %q", code, got)
+	}
+}
+
+// postChunked posts n zero bytes without saying how many, and returns the answer.
+func postChunked(t *testing.T, url string, n int) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/octet-stream", io.MultiReader(bytes.NewReader(make([]byte, n))))
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(got), "no thanks") {
-		t.Fatalf("%d %q", resp.StatusCode, got)
-	}
+	return resp.StatusCode, string(got)
 }
 
 func TestChunkedBodyOverTheLimitIs413AndReachesNoReplyFromTheReplica(t *testing.T) {
@@ -192,15 +197,9 @@ func TestChunkedBodyOverTheLimitIs413AndReachesNoReplyFromTheReplica(t *testing.
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "read it all")
 	})
-	body := io.MultiReader(bytes.NewReader(make([]byte, 2<<20))) // the limit is 1 MiB
-	resp, err := http.Post(url+"/function/fn/", "application/octet-stream", body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "over the limit") {
-		t.Fatalf("%d %q", resp.StatusCode, got)
+	// The limit is 1 MiB.
+	if code, got := postChunked(t, url+"/function/fn/", 2<<20); code != http.StatusRequestEntityTooLarge || !strings.Contains(got, "over the limit") {
+		t.Fatalf("%d %q", code, got)
 	}
 }
 
