@@ -54,6 +54,7 @@ type fastConn struct {
 	w    fastWriter
 
 	watchDone chan struct{} // while the client is watched
+	linger    bool          // the last request's body was not read to its end
 
 	// Deadlines as set on conn, and the read deadline a call asked for, set only once
 	// the call reads its body (a bodiless call never needs it).
@@ -140,6 +141,9 @@ func (p *Proxy) takeOver(w http.ResponseWriter, r *http.Request, serve func(http
 func (fc *fastConn) serve(serve func(http.ResponseWriter, *http.Request)) {
 	defer func() {
 		fc.cancel()
+		if fc.linger {
+			fc.closeLingering()
+		}
 		fc.conn.Close()
 	}()
 	for {
@@ -179,16 +183,34 @@ func (fc *fastConn) serveOne(serve func(http.ResponseWriter, *http.Request)) (ke
 		}
 	}()
 	serve(w, fc.req)
+	// A body left unread may still be coming: closing on it would reset the connection
+	// before the client reads the answer.
+	fc.linger = fc.req.ContentLength != 0 && !fc.body.done
 	if !w.finish() || fc.req.Close || fc.ctx.Err() != nil {
 		return false
 	}
 	// What the handler left of the body is read and dropped, up to a point.
-	if !fc.body.done && fc.req.ContentLength != 0 {
+	if fc.linger {
 		if _, err := io.CopyN(io.Discard, &fc.body, drainBody); err != io.EOF {
 			return false
 		}
+		fc.linger = false
 	}
 	return true
+}
+
+// lingerTime bounds closeLingering, as net/http's server waits 500 ms before it closes
+// on a body it did not read.
+const lingerTime = 500 * time.Millisecond
+
+// closeLingering half-closes the connection and reads what still comes for a moment, so
+// that a client still sending a body sees the answer and a clean end, not a reset.
+func (fc *fastConn) closeLingering() {
+	if fc.tcp == nil || fc.tcp.CloseWrite() != nil {
+		return
+	}
+	_ = fc.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, fc.br)
 }
 
 // readRequest reads the next request head into fc.req. handBack reports a request the
@@ -274,8 +296,8 @@ func (fc *fastConn) parse(head string) bool {
 			r.Host = v
 			continue
 		case "Content-Length":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 || (length && n != r.ContentLength) {
+			n, err := parseLength(v)
+			if err != nil || (length && n != r.ContentLength) {
 				return false
 			}
 			length, r.ContentLength = true, n
@@ -717,7 +739,7 @@ func (w *fastWriter) writeHead(final bool) {
 	h := w.h
 	w.noBody = w.r.Method == http.MethodHead || w.status == http.StatusNoContent || w.status == http.StatusNotModified
 	if v := h["Content-Length"]; len(v) > 0 {
-		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+		if n, err := parseLength(v[0]); err == nil {
 			w.length = n
 		} else {
 			delete(h, "Content-Length")

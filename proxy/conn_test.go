@@ -87,6 +87,7 @@ func TestOddRequestsOnATakenOverConnectionAreLeftToNetHTTP(t *testing.T) {
 		{"GET /function/fn/ HTTP/1.1\r\nHost: h\r\nX-Bad: a\x01b\r\n\r\n", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nHost: a b\r\n\r\n", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\nHost: h\r\n\r\n", http.StatusBadRequest},
+		{"POST /function/fn/ HTTP/1.1\r\nContent-Length: +1\r\nHost: h\r\n\r\nx", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nHost: h\r\n\r\n", http.StatusOK}, // and it stays usable
 	} {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))

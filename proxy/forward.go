@@ -521,8 +521,8 @@ func (cl *call) readFields(u *upstream, h http.Header, hd *head, n *int) error {
 			hd.upgrade = string(vb)
 			continue
 		case "Content-Length":
-			l, err := strconv.ParseInt(string(vb), 10, 64)
-			if err != nil || l < 0 || (hd.length >= 0 && l != hd.length) {
+			l, err := parseLength(string(vb))
+			if err != nil || (hd.length >= 0 && l != hd.length) {
 				return fmt.Errorf("%w: Content-Length %q", errMalformed, vb)
 			}
 			if hd.length >= 0 {
@@ -702,6 +702,13 @@ func (cl *call) relayBody(u *upstream, hd head, h http.Header) error {
 func isEventStream(h http.Header) bool {
 	ct := h["Content-Type"]
 	return len(ct) > 0 && len(ct[0]) >= 17 && asciiEqualFold(ct[0][:17], "text/event-stream")
+}
+
+// parseLength reads a Content-Length: digits only, as net/http reads it (no sign, which
+// strconv would take).
+func parseLength(v string) (int64, error) {
+	n, err := strconv.ParseUint(v, 10, 63)
+	return int64(n), err
 }
 
 func parseChunkSize(line []byte) (int64, error) {
