@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"faasd/config"
+	"faasd/internal/latency"
 )
 
 // Defaults for the zero fields of Settings.
@@ -47,6 +48,10 @@ type Observation struct {
 	// Held is the part of InFlight waiting for a replica: at zero, the only requests
 	// that need one. The others may be finishing on replicas that are leaving.
 	Held int
+
+	// For the history only; the rule does not read them.
+	ColdStarts uint64            // cumulative count of requests that waited for a replica
+	Latency    *latency.Snapshot // cumulative durations of finished requests; nil if not measured
 }
 
 // Reason says why a decision changed the replica count.
@@ -59,6 +64,9 @@ const (
 	ReasonStabilized Reason = "stabilized" // load has been lower for the whole down window
 	ReasonIdle       Reason = "idle"       // zero label set and no request for zero-duration
 	ReasonExternal   Reason = "external"   // set outside the scaler (API, CLI, wake from zero); accepted
+	// ReasonWake is an external change from zero that a request caused: the proxy woke
+	// the function. Decide reports it as external; the history tells the two apart.
+	ReasonWake Reason = "wake"
 )
 
 // Decision is the outcome of one tick for one function.
