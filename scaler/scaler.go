@@ -221,17 +221,18 @@ func (s *Scaler) Status(name string) (Status, bool) {
 }
 
 // History returns the function's samples and changes after the tick since (0: all it
-// keeps), and false if the scaler has not seen the function (yet, or any more).
+// keeps), and false if the scaler has not seen the function (yet, or any more): then
+// only Interval and Seq are set.
 func (s *Scaler) History(name string, since uint64) (History, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec, ok := s.records[name]
-	if !ok {
-		return History{}, false
-	}
 	// Up to the last whole tick: a reader that comes back with since = Seq must not miss
 	// a sample of the tick being recorded now.
 	h := History{Interval: s.cfg.Interval, Seq: s.done}
+	rec, ok := s.records[name]
+	if !ok {
+		return h, false
+	}
 	h.Samples, h.Changes = rec.hist.between(since, s.done)
 	return h, true
 }
