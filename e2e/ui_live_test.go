@@ -49,7 +49,7 @@ fprocess = "wc"
 	b.WaitFor(10*time.Second, "a rate and a latency in the overview", `Number(`+q(`tr[data-fn="busy"] .rate`)+`.textContent) > 5 &&
 		/ms|µs/.test(`+q(`tr[data-fn="busy"] .latency`)+`.textContent)`)
 	if shots != "" {
-		b.Screenshot(filepath.Join(shots, "ui-overview.png"))
+		b.Screenshot(filepath.Join(shots, "ui-overview.png"), "#overview")
 	}
 
 	// The function's page: the chart has the rise and the scaler's decision marked.
@@ -73,7 +73,7 @@ fprocess = "wc"
 		document.getElementById("decisions").textContent.includes("stabilized")`)
 	b.WaitFor(10*time.Second, "one replica row", `document.querySelectorAll('#replicas tbody tr').length === 1`)
 	if shots != "" {
-		b.Screenshot(filepath.Join(shots, "ui-function.png"))
+		b.Screenshot(filepath.Join(shots, "ui-function.png"), "#detail")
 	}
 	b.CheckClean()
 }

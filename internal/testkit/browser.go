@@ -226,10 +226,15 @@ func (b *Browser) Type(selector, text string) {
 	}
 }
 
-// Screenshot saves a PNG of the whole page.
-func (b *Browser) Screenshot(path string) {
+// Screenshot saves a PNG of the element selector picks, or of the whole page when
+// selector is empty.
+func (b *Browser) Screenshot(path, selector string) {
 	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	shot := chromedp.FullScreenshot(100)
+	if selector != "" {
+		shot = chromedp.Screenshot(chromedp.CSS(selector))
+	}
+	png, err := chromedp.Run(b.ctx, shot)
 	if err != nil {
 		b.t.Fatal(err)
 	}

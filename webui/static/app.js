@@ -549,7 +549,7 @@ const PANELS = [
     series: [{ key: 'rps', kind: 'area', label: 'rate' }] },
   { id: 'replicas', title: 'replicas', height: 90, integer: true, min: 1, format: (v) => String(Math.round(v * 10) / 10),
     series: [{ key: 'ready', kind: 'steparea', label: 'ready' }, { key: 'desired', kind: 'step', label: 'desired' }] },
-  { id: 'latency', title: 'latency', height: 90, min: 0.001, format: (v) => (v > 0 ? fmtSeconds(v) : '0'),
+  { id: 'latency', title: 'latency (log scale)', height: 90, min: 0.001, log: 0.0001, format: fmtSeconds,
     series: [{ key: 'p99', kind: 'line', label: 'p99', gaps: true }, { key: 'p50', kind: 'line', label: 'p50', gaps: true }] },
 ];
 
