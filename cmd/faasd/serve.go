@@ -105,7 +105,11 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	defer drainHTTP(srv, sigs, log)
 	px.ReportGauges(proxy.Gauges{Replicas: sup, Rates: sc, Services: svcs})
 
-	if err := startServices(sigs.stopping, svcs, cfg.Services, log); err != nil {
+	services, err := prepareSecrets(cfg, cat.Secrets(), log)
+	if err != nil {
+		return err
+	}
+	if err := startServices(sigs.stopping, svcs, services, log); err != nil {
 		if sigs.stopping.Err() != nil {
 			return nil // stopped by the operator while waiting
 		}
@@ -268,9 +272,14 @@ func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services,
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}
+	services, err := prepareSecrets(next, cat.Secrets(), log)
+	if err != nil {
+		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
+		return cur
+	}
 	log.Info("config reloaded", "why", why, "functions", len(next.Functions), "services", len(next.Services))
 	// New services start first; the gate lets their functions through once they are ready.
-	svcs.Apply(next.Services)
+	svcs.Apply(services)
 	cat.SetFile(next.Path, next.Functions)
 	warnUnrunnable(next, log)
 	return next
