@@ -151,7 +151,7 @@ func TestUIDeploysInvokesScalesAndKeepsSecrets(t *testing.T) {
 	b.WaitFor(5*time.Second, "API_KEY revealed", q(`#detail-fields button.masked[data-env="API_KEY"]`)+`.textContent === "hunter2-e2e"`)
 
 	// Invoke it from the page.
-	b.Do(chromedp.SetValue(chromedp.CSS("#invoke-method"), "GET"))
+	b.Must("choose GET", chromedp.Do(b.Context(), chromedp.SetValue(chromedp.CSS("#invoke-method"), "GET")))
 	b.Click("#invoke-submit")
 	b.WaitFor(10*time.Second, "web's answer", `document.getElementById("invoke-status").textContent.startsWith("200 ") &&
 		document.getElementById("invoke-output").textContent.includes('"version":"v-ui"')`)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"os"
 	"strings"
 	"sync"
@@ -20,13 +19,19 @@ import (
 // ChromiumPath is Debian's Chromium, which scripts/install-deps.sh installs.
 const ChromiumPath = "/usr/bin/chromium"
 
-// Browser is a headless Chromium with one tab, driven over the DevTools protocol with
-// chromedp. It answers the page's basic-auth challenge as a user would, accepts the
-// page's dialogs, and collects what the page did wrong: uncaught exceptions, console
-// errors and refusals of its content security policy.
+// commandLimit bounds one DevTools command, and how long Click waits for its element, so
+// that a hung browser fails the test with the step's name rather than at its deadline.
+const commandLimit = 20 * time.Second
+
+// Browser is a headless Chromium with one tab, driven by chromedp over the DevTools
+// protocol on a pair of pipes: no port, so nobody else on the host can connect to it. It
+// answers the page's basic-auth challenges as a user typing at the prompt would, accepts
+// its dialogs, and collects what the page did wrong: uncaught exceptions, console errors
+// and refusals of its content security policy.
 type Browser struct {
 	t   testing.TB
 	ctx context.Context // the tab's
+	out *SyncBuffer     // Chromium's own output, shown when the test fails
 
 	mu         sync.Mutex
 	problems   []string
@@ -36,14 +41,15 @@ type Browser struct {
 
 // BrowserOptions tune StartBrowser.
 type BrowserOptions struct {
-	// User and Password answer basic-auth challenges; empty: challenges are cancelled.
+	// User and Password answer basic-auth challenges; with no User they are cancelled.
 	User, Password string
 	// Limit bounds the browser's whole life; 0 is three minutes.
 	Limit time.Duration
 }
 
 // cspProbe records refusals of the content security policy. It is test instrumentation,
-// injected through the protocol, which the policy does not apply to.
+// injected through the protocol, which the policy does not apply to: the page's own code
+// must never be refused by its policy.
 const cspProbe = `window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective + " " + e.blockedURI));`
 
@@ -57,121 +63,140 @@ func StartBrowser(t testing.TB, o BrowserOptions) *Browser {
 	if o.Limit == 0 {
 		o.Limit = 3 * time.Minute
 	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	b := &Browser{t: t, out: &SyncBuffer{}}
+	life, cancel := context.WithTimeout(context.Background(), o.Limit)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(life,
 		chromedp.ExecPath(ChromiumPath),
-		chromedp.Flag("headless", true),
+		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
+		chromedp.CombinedOutput(b.out),
 	)
-	ctx, cancelTab := chromedp.NewContext(alloc)
-	b := &Browser{t: t, ctx: ctx}
-	// The whole life of the browser is bounded, whatever a step waits for.
-	limit := time.AfterFunc(o.Limit, cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	b.ctx = tab
+	// The cleanups run in reverse: the handlers stop, the tab closes, then the browser
+	// stops, and its helpers with it, before t.TempDir removes the profile.
 	t.Cleanup(func() {
-		limit.Stop()
 		cancelTab()
 		cancelAlloc()
+		cancel()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", b.out.String())
+		}
 	})
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", ChromiumPath, err)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("start %s: %v\n%s", ChromiumPath, err, b.out.String())
 	}
 
-	go b.collectConsole(chromedp.Console(ctx))
-	go b.acceptDialogs(chromedp.Events(ctx, page.JavascriptDialogOpening))
-	go b.continueRequests(chromedp.Events(ctx, fetch.RequestPaused))
-	go b.answerLogins(chromedp.Events(ctx, fetch.AuthRequired), o)
-	// Every request pauses, so that a login challenge reaches answerLogins.
-	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{
-		Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}, HandleAuthRequests: new(true),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
-		t.Fatal(err)
-	}
+	// Subscribed before any page loads; handled beside the test's own steps.
+	events, stopEvents := context.WithCancel(tab)
+	console := chromedp.Console(events)
+	dialogs := chromedp.Events(events, page.JavascriptDialogOpening)
+	paused := chromedp.Events(events, fetch.RequestPaused)
+	logins := chromedp.Events(events, fetch.AuthRequired)
+	var handlers sync.WaitGroup
+	t.Cleanup(func() {
+		stopEvents() // ends the iterators
+		handlers.Wait()
+	})
+	handlers.Go(func() {
+		for m, err := range console {
+			if err != nil {
+				return
+			}
+			// Failed requests are the network's to report; the tests check each answer.
+			if m.IsException() || (m.Type == "error" && m.Source != "network") {
+				b.note(&b.problems, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line+1))
+			}
+		}
+	})
+	handlers.Go(func() {
+		for e, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.note(&b.dialogs, string(e.Type)+": "+e.Message)
+			chromedp.Call(tab, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	})
+	handlers.Go(func() {
+		for e, err := range paused {
+			if err != nil {
+				return
+			}
+			chromedp.Call(tab, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: e.RequestID})
+		}
+	})
+	handlers.Go(func() {
+		for e, err := range logins {
+			if err != nil {
+				return
+			}
+			b.note(&b.challenges, fmt.Sprintf("%s %s %s", e.AuthChallenge.Scheme, e.AuthChallenge.Realm, e.Request.URL))
+			answer := &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseCancelAuth}
+			if o.User != "" {
+				answer = &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: o.User, Password: o.Password}
+			}
+			chromedp.Call(tab, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: e.RequestID, AuthChallengeResponse: answer})
+		}
+	})
+	// Every request pauses, so that a login challenge reaches the handler above.
+	_, err := chromedp.Call(tab, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true), Patterns: []*fetch.RequestPattern{{URLPattern: "*"}}})
+	b.Must("Fetch.enable", err)
+	_, err = chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe})
+	b.Must("Page.addScriptToEvaluateOnNewDocument", err)
 	return b
 }
 
-func (b *Browser) collectConsole(messages iter.Seq2[chromedp.ConsoleMessage, error]) {
-	for m, err := range messages {
-		if err != nil {
-			return
-		}
-		// Failed requests are the network's to report; the tests check each answer.
-		if m.IsException() || (m.Type == "error" && m.Source != "network") {
-			b.mu.Lock()
-			b.problems = append(b.problems, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line+1))
-			b.mu.Unlock()
-		}
-	}
+func (b *Browser) note(list *[]string, s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	*list = append(*list, s)
 }
 
-func (b *Browser) acceptDialogs(events iter.Seq2[page.EventJavascriptDialogOpening, error]) {
-	for ev, err := range events {
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.dialogs = append(b.dialogs, string(ev.Type)+": "+ev.Message)
-		b.mu.Unlock()
-		chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-	}
-}
-
-func (b *Browser) continueRequests(events iter.Seq2[fetch.EventRequestPaused, error]) {
-	for ev, err := range events {
-		if err != nil {
-			return
-		}
-		chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
-	}
-}
-
-func (b *Browser) answerLogins(events iter.Seq2[fetch.EventAuthRequired, error], o BrowserOptions) {
-	for ev, err := range events {
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.challenges = append(b.challenges, fmt.Sprintf("%s %s %s", ev.AuthChallenge.Scheme, ev.AuthChallenge.Realm, ev.Request.URL))
-		b.mu.Unlock()
-		answer := &fetch.AuthChallengeResponse{Response: "CancelAuth"}
-		if o.User != "" {
-			answer = &fetch.AuthChallengeResponse{Response: "ProvideCredentials", Username: o.User, Password: o.Password}
-		}
-		chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID, AuthChallengeResponse: answer})
-	}
-}
-
-// Context is the tab's chromedp context, for actions this type has no helper for.
+// Context is the tab's chromedp context, for what this type has no helper for.
 func (b *Browser) Context() context.Context { return b.ctx }
 
-// Do runs chromedp actions in the tab, failing the test on an error.
-func (b *Browser) Do(actions ...chromedp.Action[chromedp.Void]) {
+// Must fails the test on err, naming what failed.
+func (b *Browser) Must(what string, err error) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
-		b.t.Fatal(err)
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
 	}
 }
 
-// Navigate opens url and waits for the page to load.
-func (b *Browser) Navigate(url string) {
-	b.t.Helper()
-	b.Do(chromedp.Navigate(url))
+// limited is the tab's context bounded for one command.
+func (b *Browser) limited() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, commandLimit)
 }
 
-// Eval evaluates a JavaScript expression, awaiting a promise, and decodes its value
-// into out (when not nil).
+// Navigate opens url in the tab and fails the test when it cannot be loaded.
+func (b *Browser) Navigate(url string) {
+	b.t.Helper()
+	ctx, cancel := b.limited()
+	defer cancel()
+	nav, err := chromedp.Call(ctx, page.Navigate, page.NavigateParams{URL: url})
+	b.Must("navigate to "+url, err)
+	if nav.ErrorText != "" {
+		b.t.Fatalf("navigate to %s: %s", url, nav.ErrorText)
+	}
+}
+
+// Eval runs a JavaScript expression in the page, waits for its promise, and decodes its
+// value into out (when not nil).
 func (b *Browser) Eval(expr string, out any) error {
-	raw, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	ctx, cancel := b.limited()
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", expr, err)
 	}
 	if out == nil || len(raw) == 0 {
 		return nil
@@ -183,34 +208,76 @@ func (b *Browser) Eval(expr string, out any) error {
 func (b *Browser) Text(selector string) string {
 	b.t.Helper()
 	var s string
-	if err := b.Eval(fmt.Sprintf(`(document.querySelector(%s) || {}).textContent || ""`, JSString(selector)), &s); err != nil {
-		b.t.Fatal(err)
-	}
+	b.Must("text of "+selector, b.Eval(fmt.Sprintf(`(document.querySelector(%s) || {}).textContent || ""`, JSString(selector)), &s))
 	return s
 }
 
-// WaitFor polls a JavaScript condition until it is true, and on timeout fails with what
-// the page showed.
+// WaitFor polls a JavaScript condition until it is true, and after timeout fails with
+// what the page showed.
 func (b *Browser) WaitFor(timeout time.Duration, what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
 		var ok bool
-		if lastErr = b.Eval(expr, &ok); lastErr == nil && ok {
+		err := b.Eval(expr, &ok)
+		if err == nil && ok {
 			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			var shown string
+			b.Eval(`document.body ? document.body.innerText : ""`, &shown)
+			b.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v); the page shows:\n%s", timeout, what, expr, err, shown)
+		}
+	}
+}
+
+// Click clicks the middle of an element with the mouse, as a user would, once it is
+// there, shown, enabled and not covered by another element.
+func (b *Browser) Click(selector string) {
+	b.t.Helper()
+	var at struct {
+		Found, Hit, Disabled bool
+		X, Y                 float64
+	}
+	probe := fmt.Sprintf(`(() => {
+		const e = document.querySelector(%s);
+		if (!e) return {found: false};
+		e.scrollIntoView({block: "center"});
+		const r = e.getBoundingClientRect();
+		const x = r.left + r.width / 2, y = r.top + r.height / 2;
+		return {found: true, hit: e.contains(document.elementFromPoint(x, y)), disabled: !!e.disabled, x, y};
+	})()`, JSString(selector))
+	deadline := time.Now().Add(commandLimit)
+	for {
+		err := b.Eval(probe, &at)
+		if err == nil && at.Found && at.Hit && !at.Disabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			switch {
+			case err != nil:
+				b.t.Fatalf("click %s: %v", selector, err)
+			case !at.Found:
+				b.t.Fatalf("click %s: no such element", selector)
+			case !at.Hit:
+				b.t.Fatalf("click %s: hidden or covered by another element", selector)
+			default:
+				b.t.Fatalf("click %s: disabled", selector)
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var shown string
-	b.Eval(`document.body ? document.body.innerText : ""`, &shown)
-	b.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v); the page shows:\n%s", timeout, what, expr, lastErr, shown)
-}
-
-// Click clicks an element with the mouse, as a user would, once it is visible.
-func (b *Browser) Click(selector string) {
-	b.t.Helper()
-	b.Do(chromedp.Click(chromedp.CSS(selector)))
+	for _, typ := range []input.DispatchMouseEventType{input.DispatchMouseEventTypeMouseMoved, input.DispatchMouseEventTypeMousePressed, input.DispatchMouseEventTypeMouseReleased} {
+		ctx, cancel := b.limited()
+		_, err := chromedp.Call(ctx, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: typ, X: at.X, Y: at.Y, Button: input.MouseButtonLeft, ClickCount: 1})
+		cancel()
+		b.Must("click "+selector, err)
+	}
 }
 
 // Type replaces the value of a field with text, typed through the browser's input
@@ -221,9 +288,10 @@ func (b *Browser) Type(selector, text string) {
 	if err := b.Eval(fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) return false; e.value = ""; e.focus(); return true; })()`, JSString(selector)), &found); err != nil || !found {
 		b.t.Fatalf("type into %s: %v (found: %v)", selector, err, found)
 	}
-	if _, err := chromedp.Call(b.ctx, input.InsertText, input.InsertTextParams{Text: text}); err != nil {
-		b.t.Fatalf("type into %s: %v", selector, err)
-	}
+	ctx, cancel := b.limited()
+	defer cancel()
+	_, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text})
+	b.Must("type into "+selector, err)
 }
 
 // Screenshot saves a PNG of the element selector picks, or of the whole page when
@@ -234,13 +302,11 @@ func (b *Browser) Screenshot(path, selector string) {
 	if selector != "" {
 		shot = chromedp.Screenshot(chromedp.CSS(selector))
 	}
-	png, err := chromedp.Run(b.ctx, shot)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		b.t.Fatal(err)
-	}
+	ctx, cancel := b.limited()
+	defer cancel()
+	png, err := chromedp.Run(ctx, shot)
+	b.Must("screenshot", err)
+	b.Must("screenshot", os.WriteFile(path, png, 0o644))
 }
 
 // Dialogs are the dialogs the page opened, as "type: message".
