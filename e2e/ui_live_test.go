@@ -15,7 +15,7 @@ import (
 
 // screenshots is where TestUIShowsAutoscalingLive saves the README's pictures when asked
 // (FAASD_UI_SCREENSHOTS=docs, in a run by hand); never in CI.
-func screenshots(t *testing.T) string {
+func screenshots() string {
 	dir := os.Getenv("FAASD_UI_SCREENSHOTS")
 	if dir != "" && !filepath.IsAbs(dir) {
 		dir = filepath.Join(testkit.RepoRoot(), dir)
@@ -36,7 +36,7 @@ func TestUIShowsAutoscalingLive(t *testing.T) {
 fprocess = "wc"
 `, testkit.Options{Auth: true, Gateway: `scale_down_window = "3s"`})
 	b := testkit.StartBrowser(t, testkit.BrowserOptions{User: "admin", Password: d.Password()})
-	shots := screenshots(t)
+	shots := screenshots()
 
 	b.Navigate(d.URL + "/ui/")
 	b.WaitFor(20*time.Second, "busy listed with one ready replica and a sample", q(`tr[data-fn="busy"] .replicas`)+`?.textContent === "1 / 1" &&
