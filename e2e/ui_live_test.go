@@ -206,6 +206,17 @@ func TestUIDeploysInvokesScalesAndKeepsSecrets(t *testing.T) {
 	if code, body := d.API("GET", "/system/secrets", ""); code != 200 || strings.TrimSpace(body) != "[]" {
 		t.Errorf("secrets after removing the last in the page: %d %s", code, body)
 	}
+	// An edit of faasd.toml the daemon refuses shows on the page until the file loads.
+	good, err := os.ReadFile(d.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.WriteConfig(string(good) + "\n[functions.typo]\nfprocess = \"cat\"\nlables = {}\n")
+	b.WaitFor(20*time.Second, "the refused reload on the page", `!document.getElementById("config-warning").hidden &&
+		document.getElementById("config-warning").textContent.includes("functions.typo.lables: unknown key (did you mean labels?)")`)
+	d.WriteConfig(string(good))
+	b.WaitFor(20*time.Second, "the warning gone once the file loads", `document.getElementById("config-warning").hidden`)
+
 	dialogs := b.Dialogs()
 	if len(dialogs) != 2 || !strings.Contains(dialogs[0], "token-reader") || !strings.Contains(dialogs[1], "api-token") {
 		t.Errorf("dialogs: %q", dialogs)

@@ -363,25 +363,41 @@ function renderTable(fns) {
   show($('loading'), false);
 }
 
-// queueInfo is the queue's part of /system/info; without it the table still shows.
-async function queueInfo() {
+// daemonInfo is /system/info: the queue's counts and the state of the configuration
+// file. Without it the table still shows.
+async function daemonInfo() {
   try {
-    return (await (await api('GET', '/system/info')).json()).queue;
+    return await (await api('GET', '/system/info')).json();
   } catch {
-    return null;
+    return {};
   }
+}
+
+// renderConfig warns while the daemon runs an older configuration than the file on disk:
+// an edit it refused to load, with every error of the file.
+function renderConfig(config) {
+  const e = config && config.reloadError;
+  const node = $('config-warning');
+  if (!e) {
+    show(node, false);
+    return;
+  }
+  const loaded = config.loadedAt ? ` and runs it as loaded at ${new Date(config.loadedAt).toLocaleString()}` : '';
+  setText(node, `The daemon refused to reload ${e.file} at ${new Date(e.time).toLocaleString()}${loaded}:\n${e.error}`);
+  show(node, true);
 }
 
 async function refresh() {
   try {
-    const [fnsRes, histRes, queue] = await Promise.all([
+    const [fnsRes, histRes, info] = await Promise.all([
       api('GET', '/system/functions'),
       api('GET', `/system/history?since=${state.seq}`),
-      queueInfo(),
+      daemonInfo(),
     ]);
     const fns = await fnsRes.json();
     mergeHistory(await histRes.json());
-    state.queued = new Map(((queue && queue.functions) || []).map((q) => [q.name, q]));
+    state.queued = new Map(((info.queue && info.queue.functions) || []).map((q) => [q.name, q]));
+    renderConfig(info.config);
     fns.sort((a, b) => a.name.localeCompare(b.name));
     state.functions = new Map(fns.map((fn) => [fn.name, fn]));
     state.loaded = true;
