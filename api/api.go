@@ -72,14 +72,74 @@ type FunctionStatus struct {
 	AvailableReplicas      uint64            `json:"availableReplicas,omitempty"`
 	CreatedAt              time.Time         `json:"createdAt"`
 
-	Command   []string `json:"command,omitempty"`
-	Workdir   string   `json:"workdir,omitempty"`
-	User      string   `json:"user,omitempty"`
-	Source    string   `json:"source"`
-	Status    string   `json:"status,omitempty"`
-	Starting  int      `json:"startingReplicas,omitempty"`
-	Failures  int      `json:"failures,omitempty"`
-	LastError string   `json:"lastError,omitempty"`
+	// Usage is OpenFaaS's field, summed over the replicas; absent until the daemon
+	// measures it.
+	Usage *Usage `json:"usage,omitempty"`
+
+	Command    []string   `json:"command,omitempty"`
+	Workdir    string     `json:"workdir,omitempty"`
+	User       string     `json:"user,omitempty"`
+	Source     string     `json:"source"`
+	Status     string     `json:"status,omitempty"`
+	Starting   int        `json:"startingReplicas,omitempty"`
+	Failures   int        `json:"failures,omitempty"`
+	LastError  string     `json:"lastError,omitempty"`
+	ColdStarts uint64     `json:"coldStarts,omitempty"` // requests that waited for a replica, since the daemon started
+	Instances  []Instance `json:"instances,omitempty"`  // the replicas, oldest first
+}
+
+// Usage is what a function or one replica uses, in OpenFaaS's terms: CPU in millicores,
+// memory in bytes.
+type Usage struct {
+	CPU              float64 `json:"cpu"`
+	TotalMemoryBytes float64 `json:"totalMemoryBytes"`
+}
+
+// Instance is one replica of a function. ID is what log lines carry as their instance.
+type Instance struct {
+	ID        string    `json:"id"`
+	PID       int       `json:"pid,omitempty"` // 0 until the process has started
+	Port      int       `json:"port"`
+	State     string    `json:"state"` // starting, ready, unhealthy, leaving
+	StartedAt time.Time `json:"startedAt"`
+	InFlight  int64     `json:"inFlight"`
+	// Optional, present once the daemon reports them.
+	Restarts *int   `json:"restarts,omitempty"`
+	Usage    *Usage `json:"usage,omitempty"`
+}
+
+// History is the answer of GET /system/history for one function: what the autoscaler
+// saw at each tick and every change of the replica count, oldest first.
+type History struct {
+	Name     string        `json:"name"`
+	Interval float64       `json:"interval"` // seconds between two samples
+	Seq      uint64        `json:"seq"`      // the last tick covered; pass it as since to get what is newer
+	Samples  []Sample      `json:"samples"`
+	Changes  []ScaleChange `json:"changes"`
+}
+
+// Sample is one tick of the autoscaler for one function.
+type Sample struct {
+	Seq        uint64  `json:"seq"`
+	Time       int64   `json:"time"`     // Unix milliseconds
+	RPS        float64 `json:"rps"`      // requests per second, smoothed over two ticks
+	InFlight   int     `json:"inFlight"` // requests in flight, those waiting for a replica included
+	Desired    int     `json:"desired"`
+	Ready      int     `json:"ready"`
+	P50        float64 `json:"p50,omitempty"` // seconds, of the requests that finished during the tick
+	P99        float64 `json:"p99,omitempty"`
+	ColdStarts uint64  `json:"coldStarts,omitempty"` // requests that waited for a replica during the tick
+}
+
+// ScaleChange is one change of a function's replica count. Reason is load, min,
+// stabilized or idle when the autoscaler made it; external for a scale through the API
+// or the CLI; wake when a request woke the function from zero.
+type ScaleChange struct {
+	Seq    uint64 `json:"seq"`
+	Time   int64  `json:"time"` // Unix milliseconds
+	From   int    `json:"from"`
+	To     int    `json:"to"`
+	Reason string `json:"reason"`
 }
 
 // LogMessage is one NDJSON line of GET /system/logs.

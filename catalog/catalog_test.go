@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,51 @@ func TestARefusedReloadIsReportedUntilTheFileLoads(t *testing.T) {
 	r.SetFile("/srv/faasd.toml", map[string]*config.Function{})
 	if info, _ := r.File(); info.ReloadError != nil {
 		t.Errorf("a good reload left the refusal: %+v", info.ReloadError)
+	}
+}
+
+func TestSecretsOfTheFileAreMadeOnceAndNeverOverwritten(t *testing.T) {
+	r, _ := open(t, t.TempDir())
+	s := r.Secrets()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("from-file\n"), 0o600)
+	s.Put("kept", []byte("set through the API"), false)
+	specs := map[string]*config.Secret{
+		"random": {Name: "random", Generate: true},
+		"key":    {Name: "key", File: keyFile},
+		"kept":   {Name: "kept", Generate: true},
+	}
+	made, err := s.Provision(specs)
+	if err != nil || strings.Join(made, ",") != "key,random" {
+		t.Fatalf("made %v, %v; want key and random", made, err)
+	}
+	random, _ := s.Read("random")
+	if !regexp.MustCompile(`^[A-Za-z0-9_-]{32}$`).Match(random) {
+		t.Errorf("generated value %q: want 32 characters of [A-Za-z0-9_-]", random)
+	}
+	if b, _ := s.Read("key"); string(b) != "from-file\n" {
+		t.Errorf("key = %q", b)
+	}
+	if b, _ := s.Read("kept"); string(b) != "set through the API" {
+		t.Errorf("a stored secret was overwritten: %q", b)
+	}
+
+	// Later starts make nothing and change nothing.
+	os.WriteFile(keyFile, []byte("changed"), 0o600)
+	if made, err := s.Provision(specs); err != nil || len(made) != 0 {
+		t.Fatalf("second start made %v, %v", made, err)
+	}
+	if again, _ := s.Read("random"); string(again) != string(random) {
+		t.Error("the generated value changed on the second start")
+	}
+	if b, _ := s.Read("key"); string(b) != "from-file\n" {
+		t.Errorf("key after its file changed = %q", b)
+	}
+
+	if _, err := s.Provision(map[string]*config.Secret{"gone": {Name: "gone", File: "/nonexistent/file"}}); err == nil || !strings.Contains(err.Error(), "secret gone") {
+		t.Errorf("a missing file: %v", err)
+	}
+	if _, err := s.Read("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("read of a missing secret: %v", err)
 	}
 }

@@ -39,7 +39,7 @@ func specOf(d *api.Deployment, g config.Gateway, own config.OwnNames) (*config.F
 		return nil, invalid("envProcess (or envVars.fprocess) and command: send only one")
 	}
 	for _, s := range d.Secrets {
-		if err := ValidSecretName(s); err != nil {
+		if err := config.ValidSecretName(s); err != nil {
 			return nil, invalid("secrets: %v", err)
 		}
 	}

@@ -1,15 +1,17 @@
 package catalog
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strings"
 	"sync"
 
+	"faasd/config"
 	"faasd/internal/atomicfile"
 )
 
@@ -34,17 +36,6 @@ func openSecrets(dir string) (*Secrets, error) {
 // Dir is where the values live.
 func (s *Secrets) Dir() string { return s.dir }
 
-var secretName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-
-// ValidSecretName accepts DNS-1123 subdomains, as faas-cli does; that rules out `/`,
-// `..` and anything else that could reach outside the store.
-func ValidSecretName(name string) error {
-	if len(name) > 253 || !secretName.MatchString(name) || strings.Contains(name, "..") {
-		return fmt.Errorf("invalid secret name %q: want lower-case letters, digits, '-' and '.', starting and ending alphanumeric", name)
-	}
-	return nil
-}
-
 // Names lists the secrets.
 func (s *Secrets) Names() ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
@@ -53,7 +44,7 @@ func (s *Secrets) Names() ([]string, error) {
 	}
 	names := []string{}
 	for _, e := range entries {
-		if e.Type().IsRegular() && ValidSecretName(e.Name()) == nil {
+		if e.Type().IsRegular() && config.ValidSecretName(e.Name()) == nil {
 			names = append(names, e.Name())
 		}
 	}
@@ -63,7 +54,7 @@ func (s *Secrets) Names() ([]string, error) {
 
 // Exists reports whether a secret is stored.
 func (s *Secrets) Exists(name string) bool {
-	if ValidSecretName(name) != nil {
+	if config.ValidSecretName(name) != nil {
 		return false
 	}
 	_, err := os.Stat(filepath.Join(s.dir, name))
@@ -72,7 +63,7 @@ func (s *Secrets) Exists(name string) bool {
 
 // Put creates (update false) or replaces (update true) a secret.
 func (s *Secrets) Put(name string, value []byte, update bool) error {
-	if err := ValidSecretName(name); err != nil {
+	if err := config.ValidSecretName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	s.mu.Lock()
@@ -89,7 +80,7 @@ func (s *Secrets) Put(name string, value []byte, update bool) error {
 
 // Delete removes a secret.
 func (s *Secrets) Delete(name string) error {
-	if err := ValidSecretName(name); err != nil {
+	if err := config.ValidSecretName(name); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	s.mu.Lock()
@@ -99,4 +90,48 @@ func (s *Secrets) Delete(name string) error {
 		return fmt.Errorf("secret %s: %w", name, ErrNotFound)
 	}
 	return err
+}
+
+// Read returns a secret's value.
+func (s *Secrets) Read(name string) ([]byte, error) {
+	if err := config.ValidSecretName(name); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	b, err := os.ReadFile(filepath.Join(s.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("secret %s: %w", name, ErrNotFound)
+	}
+	return b, err
+}
+
+// Provision makes the secrets a configuration file declares that the store does not have
+// yet, and returns their names. A stored secret is left as it is: a value set through
+// the API or the CLI wins over the file's recipe.
+func (s *Secrets) Provision(specs map[string]*config.Secret) ([]string, error) {
+	var made []string
+	for _, name := range slices.Sorted(maps.Keys(specs)) {
+		spec := specs[name]
+		var value []byte
+		switch {
+		case spec.File != "":
+			b, err := os.ReadFile(spec.File)
+			if err != nil {
+				return made, fmt.Errorf("secret %s: %w", name, err)
+			}
+			value = b
+		case spec.Generate:
+			raw := make([]byte, 24)
+			rand.Read(raw)
+			value = []byte(base64.RawURLEncoding.EncodeToString(raw))
+		}
+		err := s.Put(name, value, false)
+		if errors.Is(err, ErrExists) {
+			continue
+		}
+		if err != nil {
+			return made, err
+		}
+		made = append(made, name)
+	}
+	return made, nil
 }

@@ -39,6 +39,7 @@ type Config struct {
 	Queue     Queue // asynchronous invocations, see queue.go
 	Functions map[string]*Function
 	Services  map[string]*Service // supervised dependencies, see service.go
+	Secrets   map[string]*Secret  // secrets the file needs, made when missing; see secret.go
 }
 
 // Gateway holds the daemon-wide settings of the [gateway] table.
@@ -207,6 +208,13 @@ func Parse(path string, data []byte) (*Config, error) {
 			unread[name] = true
 		}
 	}
+	raw.Secrets = make(map[string]rawSecret, len(doc.Secrets))
+	for name, keys := range doc.Secrets {
+		var rs rawSecret
+		if d.table([]string{"secrets", name}, keys, &rs) {
+			raw.Secrets[name] = rs
+		}
+	}
 
 	base := filepath.Dir(path)
 	cfg := &Config{Path: path, Functions: map[string]*Function{}}
@@ -228,6 +236,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	d.loc.report(probs, nil, checkHosts(cfg.Functions))
 	checkOwnHosts(cfg, d.loc, probs)
 	resolveServices(cfg, raw.Services, base, d.loc, probs, unread)
+	resolveSecrets(cfg, raw.Secrets, base, d.loc, probs)
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -244,6 +253,7 @@ type rawFile struct {
 	Queue     rawQueue               `toml:"queue"`
 	Functions map[string]rawFunction `toml:"functions"`
 	Services  map[string]rawService  `toml:"services"`
+	Secrets   map[string]rawSecret   `toml:"secrets"`
 }
 
 type rawGateway struct {
@@ -422,6 +432,11 @@ func (f *Function) Validate(scaleDefaults ScalePolicy) error {
 		add(fmt.Errorf("workdir: %q must be absolute", f.Workdir))
 	}
 	add(checkEnv(f.Env))
+	for _, s := range f.Secrets {
+		if err := ValidSecretName(s); err != nil {
+			add(fmt.Errorf("secrets: %v", err))
+		}
+	}
 	for i, h := range f.Hosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" || strings.ContainsAny(h, "/ :") {

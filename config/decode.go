@@ -18,6 +18,7 @@ type document struct {
 	Functions map[string]map[string]toml.Primitive `toml:"functions"`
 	Services  map[string]map[string]toml.Primitive `toml:"services"`
 	Queue     map[string]toml.Primitive            `toml:"queue"`
+	Secrets   map[string]map[string]toml.Primitive `toml:"secrets"`
 }
 
 // decoder decodes the tables of one document and collects every problem it meets.

@@ -255,7 +255,7 @@ func equalKeys(a, b []string) bool {
 func knownKeys(table toml.Key) []string {
 	switch {
 	case len(table) == 0:
-		return []string{"gateway", "queue", "functions", "services"}
+		return []string{"gateway", "queue", "functions", "services", "secrets"}
 	case table[0] == "gateway":
 		return tomlTags(rawGateway{})
 	case table[0] == "queue":
@@ -264,8 +264,8 @@ func knownKeys(table toml.Key) []string {
 		return tomlTags(rawFunction{})
 	case table[0] == "services" && len(table) == 2:
 		return tomlTags(rawService{})
-	case table[0] == "queue":
-		return tomlTags(rawQueue{})
+	case table[0] == "secrets" && len(table) == 2:
+		return tomlTags(rawSecret{})
 	}
 	return nil
 }

@@ -34,6 +34,10 @@ type Service struct {
 	Init    []string
 	Workdir string // absolute
 	Env     map[string]string
+	// EnvSecrets sets environment variables from secrets of the store: variable name →
+	// secret name. The daemon reads the values when it starts the service; a program
+	// such as a database's init script then needs no password in the file.
+	EnvSecrets map[string]string
 	// User is the account the service runs as when the daemon is root; it owns DataDir.
 	// Empty means "nobody"; running as root takes an explicit user = "root".
 	User    string
@@ -51,7 +55,8 @@ type Service struct {
 // Equal reports whether two specs would run the same process.
 func (s *Service) Equal(o *Service) bool {
 	return s.Name == o.Name && slices.Equal(s.Command, o.Command) && slices.Equal(s.Init, o.Init) &&
-		s.Workdir == o.Workdir && maps.Equal(s.Env, o.Env) && s.User == o.User && s.DataDir == o.DataDir &&
+		s.Workdir == o.Workdir && maps.Equal(s.Env, o.Env) && maps.Equal(s.EnvSecrets, o.EnvSecrets) &&
+		s.User == o.User && s.DataDir == o.DataDir &&
 		s.ReadyTCP == o.ReadyTCP && slices.Equal(s.ReadyCommand, o.ReadyCommand) &&
 		s.ReadyTimeout == o.ReadyTimeout && s.StopGrace == o.StopGrace && s.Limits == o.Limits
 }
@@ -66,6 +71,7 @@ type rawService struct {
 	Init         []string          `toml:"init"`
 	Workdir      string            `toml:"workdir"`
 	Env          map[string]string `toml:"env"`
+	EnvSecrets   map[string]string `toml:"env_secrets"`
 	User         string            `toml:"user"`
 	ReadyTCP     string            `toml:"ready_tcp"`
 	ReadyCommand []string          `toml:"ready_command"`
@@ -110,6 +116,7 @@ func (r rawService) resolve(name, base string, g Gateway) (*Service, error) {
 		Init:         r.Init,
 		Workdir:      absUnder(base, cmp.Or(r.Workdir, ".")),
 		Env:          r.Env,
+		EnvSecrets:   r.EnvSecrets,
 		User:         r.User,
 		DataDir:      statedir.New(g.StateDir).Service(name),
 		ReadyTCP:     r.ReadyTCP,
@@ -163,6 +170,7 @@ func (s *Service) Validate() error {
 		add(fmt.Errorf("data dir %q must be absolute", s.DataDir))
 	}
 	add(checkEnv(s.Env))
+	add(checkEnvSecrets(s))
 	if s.ReadyTimeout <= 0 {
 		add(errors.New("ready_timeout: must be positive"))
 	}

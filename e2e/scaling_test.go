@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,4 +117,44 @@ func TestSteadyLoadThroughScaleDownLosesNothing(t *testing.T) {
 	if steady.OK.Load() < 5 {
 		t.Fatalf("only %d steady requests ran", steady.OK.Load())
 	}
+}
+
+// A scale to 0 right after some traffic holds: the autoscaler does not start a replica
+// again from the rate it measured before the scale.
+func TestManualScaleToZeroRightAfterTrafficHolds(t *testing.T) {
+	d := testkit.StartDaemon(t, workload("calm", `labels = { "com.openfaas.scale.max" = "2" }`), fastScaling)
+	pidsServing(t, d, "calm", 1)
+	load := testkit.StartLoad(d.URL+"/function/calm/", 20, 4)
+	testkit.WaitFor(t, 10*time.Second, "40 requests served", func() bool { return load.OK.Load() >= 40 })
+	load.Stop()
+	if code, body := d.API("POST", "/system/scale-function/calm", `{"replicas": 0}`); code != 202 {
+		t.Fatalf("scale to 0: %d %s", code, body)
+	}
+	holdsAtZero(t, d, "calm", 5)
+	if strings.Contains(d.Log(), `msg=scaled function=calm from=0`) {
+		t.Errorf("the autoscaler raised calm from zero:\n%s", d.Log())
+	}
+}
+
+// holdsAtZero watches a function for the given number of autoscaler ticks, counted on
+// the daemon's own history, and fails as soon as its desired count is not 0.
+func holdsAtZero(t *testing.T, d *testkit.Daemon, name string, ticks uint64) {
+	t.Helper()
+	var last uint64
+	seq := func() uint64 {
+		code, body := d.API("GET", fmt.Sprintf("/system/history?name=%s&since=%d", name, last), "")
+		var h struct{ Seq uint64 }
+		if code != 200 || json.Unmarshal([]byte(body), &h) != nil {
+			t.Fatalf("history of %s: %d %s", name, code, body)
+		}
+		last = h.Seq
+		return h.Seq
+	}
+	start := seq()
+	testkit.WaitFor(t, time.Duration(ticks+5)*time.Second, fmt.Sprintf("%d ticks of the autoscaler", ticks), func() bool {
+		if st := getStatus(t, d, name); st.Replicas != 0 {
+			t.Fatalf("%s at %d replicas after a scale to 0", name, st.Replicas)
+		}
+		return seq() >= start+ticks
+	})
 }

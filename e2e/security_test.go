@@ -304,20 +304,19 @@ Promise.allSettled([
 // and of the same site (another port of this host, as a function's page would be): none
 // of them can deploy or read anything, while the UI itself works.
 func TestPagesOfOtherSitesCannotUseTheAdminsBrowser(t *testing.T) {
-	b := startBrowser(t, 2*time.Minute)
 	d := testkit.StartDaemon(t, "[functions.echo]\nfprocess = \"cat\"\n", testkit.Options{Auth: true, Admin: true})
 	// The login prompt is always answered, as if the admin typed the password again for
 	// whichever page asked: the worst case.
-	b.answerLogins("admin", d.Password(), nil)
+	b := testkit.StartBrowser(t, testkit.BrowserOptions{User: "admin", Password: d.Password(), Limit: 2 * time.Minute})
 
 	// The UI works from the admin port, invoking functions there too.
-	b.navigate(d.AdminURL + "/ui/")
-	b.waitFor("echo ready", `document.querySelector('tr[data-fn="echo"] .status')?.textContent === "ready"`)
-	b.click(`tr[data-fn="echo"] .fn-name`)
-	b.typeInto("#invoke-body", "from the admin port")
-	b.click("#invoke-submit")
-	b.waitFor("the invocation's answer", `document.getElementById("invoke-status").textContent.startsWith("200 ")`)
-	if got := b.text("#invoke-output"); got != "from the admin port" {
+	b.Navigate(d.AdminURL + "/ui/")
+	b.WaitFor(20*time.Second, "echo ready", `document.querySelector('tr[data-fn="echo"] .status')?.textContent === "ready"`)
+	b.Click(`tr[data-fn="echo"] .fn-name`)
+	b.Type("#invoke-body", "from the admin port")
+	b.Click("#invoke-submit")
+	b.WaitFor(20*time.Second, "the invocation's answer", `document.getElementById("invoke-status").textContent.startsWith("200 ")`)
+	if got := b.Text("#invoke-output"); got != "from the admin port" {
 		t.Errorf("invoke from the UI: %q", got)
 	}
 
@@ -333,10 +332,10 @@ func TestPagesOfOtherSitesCannotUseTheAdminsBrowser(t *testing.T) {
 	defer srv.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	for tag, page := range map[string]string{"cross": "http://localhost:" + port, "same": "http://127.0.0.1:" + port} {
-		b.navigate(page + "/?tag=" + tag)
-		b.waitFor("the "+tag+"-site page's attempts", `document.title === "done"`)
+		b.Navigate(page + "/?tag=" + tag)
+		b.WaitFor(20*time.Second, "the "+tag+"-site page's attempts", `document.title === "done"`)
 		var stolen string
-		b.must("read window.stolen", b.eval(`String(window.stolen)`, &stolen))
+		b.Must("read window.stolen", b.Eval(`String(window.stolen)`, &stolen))
 		if stolen != "undefined" {
 			t.Errorf("the %s-site page read the secrets list: %q", tag, stolen)
 		}

@@ -52,6 +52,20 @@ func TestTutorial(t *testing.T) {
 	frank := d.URL + "/function/frank-says/"
 	guestbook := d.URL + "/function/guestbook/"
 
+	t.Run("the database password is a faasd secret", func(t *testing.T) {
+		for _, line := range strings.Split(stack, "\n") {
+			if strings.HasPrefix(line, "env = ") && strings.Contains(line, "PASSWORD") {
+				t.Errorf("faasd.toml sets a password in plain env: %s", line)
+			}
+		}
+		if code, body := d.API("GET", "/system/secrets", ""); code != 200 || !strings.Contains(body, `"guestbook-db-password"`) {
+			t.Errorf("secrets: %d %s", code, body)
+		}
+		if st := getStatus(t, d, "guestbook"); fmt.Sprint(st.raw["secrets"]) != "[guestbook-db-password]" {
+			t.Errorf("the guestbook's secrets: %v", st.raw["secrets"])
+		}
+	})
+
 	t.Run("frank-says answers both routes", func(t *testing.T) {
 		for path, want := range map[string]string{"": "Frank has entered the building", "logout": "Frank has left the building"} {
 			if code, body := testkit.Get(t, frank+path); code != 200 || body != want {

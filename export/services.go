@@ -46,6 +46,9 @@ func (e *exporter) servicesFile(plans []*plan) []byte {
 		if len(s.Env) > 0 {
 			fmt.Fprintf(&b, "- environment: %s\n", strings.Join(slices.Sorted(maps.Keys(s.Env)), ", "))
 		}
+		for _, k := range slices.Sorted(maps.Keys(s.EnvSecrets)) {
+			fmt.Fprintf(&b, "- environment from a secret: %s, the value of the secret %s\n", k, s.EnvSecrets[k])
+		}
 		if ps := users[name]; len(ps) > 0 {
 			var names []string
 			for _, p := range ps {

@@ -66,6 +66,9 @@ func (p *Proxy) apiRoutes(r *httprouter.Router) {
 	handle("PUT", "/system/secrets", p.putSecret)
 	handle("DELETE", "/system/secrets", p.deleteSecret)
 	handle("GET", "/system/logs", p.logs)
+	if p.history != nil {
+		handle("GET", "/system/history", p.historyOf)
+	}
 }
 
 // apiDeadlines bounds an API request by the gateway's read and write timeouts. The server
@@ -115,6 +118,7 @@ func (p *Proxy) status(fn catalog.Function) api.FunctionStatus {
 		ReadOnlyRootFilesystem: d.ReadOnlyRootFilesystem, CreatedAt: fn.CreatedAt,
 		InvocationCount: float64(p.stats.get(fn.Spec.Name).completed.Load()),
 		Command:         d.Command, Workdir: d.Workdir, User: d.User, Source: fn.Source,
+		ColdStarts: p.stats.get(fn.Spec.Name).coldStarts.Load(),
 	}
 	if len(st.EnvVars) == 0 {
 		st.EnvVars = nil
@@ -123,6 +127,7 @@ func (p *Proxy) status(fn catalog.Function) api.FunctionStatus {
 		st.Replicas = uint64(s.Desired)
 		st.AvailableReplicas = uint64(s.Ready)
 		st.Status, st.Starting, st.Failures, st.LastError = s.State, s.Starting, s.Failures, s.LastError
+		st.Instances = p.instances(fn.Spec.Name, s.Replicas)
 	}
 	return st
 }

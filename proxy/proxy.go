@@ -17,6 +17,7 @@ import (
 
 	"faasd/api"
 	"faasd/config"
+	"faasd/internal/latency"
 	"faasd/supervisor"
 )
 
@@ -39,6 +40,7 @@ type Options struct {
 	// The OpenFaaS API under /system, when Catalog is set.
 	Catalog      Catalog
 	Control      Control
+	History      History      // GET /system/history; nil: no such route
 	Credentials  *Credentials // basic auth on /system (and /ui); nil: open
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
@@ -66,6 +68,7 @@ type Proxy struct {
 
 	catalog  Catalog
 	control  Control
+	history  History
 	creds    *Credentials
 	apiRead  time.Duration
 	apiWrite time.Duration
@@ -103,6 +106,7 @@ func New(opts Options) *Proxy {
 		commit:      opts.Commit,
 		catalog:     opts.Catalog,
 		control:     opts.Control,
+		history:     opts.History,
 		creds:       opts.Credentials,
 		apiRead:     opts.ReadTimeout,
 		apiWrite:    opts.WriteTimeout,
@@ -148,6 +152,9 @@ func (p *Proxy) Router() *httprouter.Router { return p.router }
 
 // Stats returns the counters of a function.
 func (p *Proxy) Stats(name string) Stats { return p.stats.get(name).snapshot() }
+
+// Latency returns the cumulative histogram of a function's request durations.
+func (p *Proxy) Latency(name string) latency.Snapshot { return p.stats.get(name).latency.Snapshot() }
 
 // Metrics is the registry behind /metrics, for other packages to add theirs.
 func (p *Proxy) Metrics() *metrics.Set { return p.metrics }

@@ -10,6 +10,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"faasd/api"
+	"faasd/internal/latency"
 )
 
 // Stats are a function's request counters as the scaler, the API and the UI read them.
@@ -31,6 +32,7 @@ type counters struct {
 	held          atomic.Int64
 	coldStarts    atomic.Uint64
 	coldWaitNanos atomic.Uint64
+	latency       latency.Histogram // of every request, for the scaler's history
 
 	startedMetric *metrics.Counter
 	mu            sync.Mutex
@@ -62,6 +64,7 @@ func (c *counters) begin() {
 func (c *counters) end(code int, d time.Duration) {
 	c.inflight.Add(-1)
 	c.completed.Add(1)
+	c.latency.Observe(d)
 	c.mu.Lock()
 	m := c.byCode[code]
 	if m == nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"faasd/config"
+	"faasd/internal/latency"
 )
 
 // Defaults for the zero fields of Settings.
@@ -44,6 +45,13 @@ type Observation struct {
 	Requests uint64
 	// InFlight is the number of requests being served (or held while waking) right now.
 	InFlight int
+	// Held is the part of InFlight waiting for a replica: at zero, the only requests
+	// that need one. The others may be finishing on replicas that are leaving.
+	Held int
+
+	// For the history only; the rule does not read them.
+	ColdStarts uint64            // cumulative count of requests that waited for a replica
+	Latency    *latency.Snapshot // cumulative durations of finished requests; nil if not measured
 }
 
 // Reason says why a decision changed the replica count.
@@ -56,6 +64,9 @@ const (
 	ReasonStabilized Reason = "stabilized" // load has been lower for the whole down window
 	ReasonIdle       Reason = "idle"       // zero label set and no request for zero-duration
 	ReasonExternal   Reason = "external"   // set outside the scaler (API, CLI, wake from zero); accepted
+	// ReasonWake is an external change from zero that a request caused: the proxy woke
+	// the function. Decide reports it as external; the history tells the two apart.
+	ReasonWake Reason = "wake"
 )
 
 // Decision is the outcome of one tick for one function.
@@ -115,6 +126,13 @@ func (st *State) RPS() float64 { return st.rate }
 //     Min. A count of 0 stays 0 until requests arrive. The count found at first sight (a
 //     new function, a daemon restart) is held the same way, since nothing is known of
 //     its recent load.
+//   - A count lowered from outside forgets the load measured before it: the rate starts
+//     again from that tick, and the requests of that tick count for nothing, since most
+//     of them were served before the count changed and a request that came after it
+//     woke the function through the proxy anyway. Otherwise a scale to 0 right after
+//     some traffic would be undone a tick later by the rate of that traffic.
+//   - At zero, only requests started since the last tick or held for a replica count;
+//     requests still finishing on the replicas a scale to 0 let go do not.
 //   - Min == Max without the zero label switches autoscaling off: current is returned
 //     unchanged, even when a manual count lies outside [Min, Max].
 func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now time.Time, cfg Settings) Decision {
@@ -124,20 +142,29 @@ func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now t
 	current = max(current, 0)
 
 	first := !st.seen
-	active := st.observe(obs, now)
+	started := st.observe(obs, now)
 	st.seen = true
 	d := Decision{Replicas: current, External: !first && current != st.set}
+	lowered := d.External && current < st.set
 	if first || d.External || disabled {
 		// While scaling is off the baseline is renewed every tick, so that switching it on
 		// later starts with a full window instead of stale memory.
 		st.rebase(now, current)
+	}
+	if lowered {
+		st.forgetLoad()
+		started = false
+	}
+	active := started || (obs.InFlight > 0 && !lowered)
+	if active {
+		st.lastActive = now
 	}
 	if disabled {
 		return d
 	}
 
 	load := st.rate
-	if p.Type == config.ScaleCapacity {
+	if p.Type == config.ScaleCapacity && !lowered {
 		load = float64(max(obs.InFlight, 0))
 	}
 	need := replicasFor(load, p)
@@ -153,7 +180,7 @@ func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now t
 	st.push(now, r, cfg.DownWindow)
 
 	switch {
-	case current == 0 && !active:
+	case current == 0 && !started && obs.Held <= 0:
 		// Only a request wakes a function at zero, through the proxy; the scaler must not,
 		// or a manual scale to 0 would be fought.
 	case idle:
@@ -182,8 +209,8 @@ func Decide(p config.ScalePolicy, st *State, obs Observation, current int, now t
 	return d
 }
 
-// observe takes in this tick's counters and reports whether the function was active:
-// a request started since the last tick, or one is in flight.
+// observe takes in this tick's counters and reports whether a request started since the
+// last tick.
 func (st *State) observe(obs Observation, now time.Time) bool {
 	var delta uint64
 	switch {
@@ -214,12 +241,14 @@ func (st *State) observe(obs Observation, now time.Time) bool {
 		st.samples = st.samples[:rateTicks-1]
 	}
 	st.samples = append(st.samples, sample{at: now, total: st.total})
+	return delta > 0
+}
 
-	active := delta > 0 || obs.InFlight > 0
-	if active {
-		st.lastActive = now
-	}
-	return active
+// forgetLoad drops the rate measured so far: the next tick's rate counts only the
+// requests started after this one.
+func (st *State) forgetLoad() {
+	st.samples = append(st.samples[:0], st.samples[len(st.samples)-1])
+	st.rate = 0
 }
 
 // rebase makes current the baseline: it is held for a window, its recommendations start

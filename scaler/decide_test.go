@@ -19,6 +19,7 @@ type step struct {
 	reset    bool // the function is re-created before the first tick: its counter restarts at 0
 	rps      uint64
 	inFlight int
+	held     int // of inFlight, waiting for a replica
 	want     int
 	reason   Reason // checked on the last tick when set
 	external bool   // the first tick must report an external change
@@ -61,10 +62,10 @@ type driver struct {
 	current  int
 }
 
-func (d *driver) tick(rps uint64, inFlight int) Decision {
+func (d *driver) tick(rps uint64, inFlight, held int) Decision {
 	d.now = d.now.Add(time.Second)
 	d.requests += rps
-	dec := Decide(d.p, &d.st, Observation{Requests: d.requests, InFlight: inFlight}, d.current, d.now, d.cfg)
+	dec := Decide(d.p, &d.st, Observation{Requests: d.requests, InFlight: inFlight, Held: held}, d.current, d.now, d.cfg)
 	d.current = dec.Replicas
 	return dec
 }
@@ -212,12 +213,47 @@ func TestDecide(t *testing.T) {
 			steps: []step{idle(60, 1), {want: 0}, idle(10, 0), {rps: 20, want: 3, reason: ReasonLoad}},
 		},
 		{
-			name: "InFlightAtZeroGetsAReplica", policy: policy(2, 5), start: 0,
-			steps: []step{idle(40, 0), {inFlight: 1, want: 2, reason: ReasonLoad}},
+			name: "HeldAtZeroGetsAReplica", policy: policy(2, 5), start: 0,
+			steps: []step{idle(40, 0), {inFlight: 1, held: 1, want: 2, reason: ReasonLoad}},
 		},
 		{
-			name: "InFlightRightAfterAManualZeroGetsAReplica", policy: policy(1, 5), start: 1,
-			steps: []step{warm(1), {manual: n(0), want: 0}, {inFlight: 1, want: 1, reason: ReasonLoad}},
+			name: "HeldRightAfterAManualZeroGetsAReplica", policy: policy(1, 5), start: 1,
+			steps: []step{warm(1), {manual: n(0), want: 0}, {inFlight: 1, held: 1, want: 1, reason: ReasonLoad}},
+		},
+		{
+			// Requests still finishing on the replicas a scale to 0 let go need no replica.
+			name: "InFlightFinishingAfterAManualZeroDoesNotWake", policy: policy(1, 5), start: 1,
+			steps: []step{warm(1), {ticks: 5, rps: 3, inFlight: 2, want: 1}, {manual: n(0), inFlight: 2, want: 0}, {ticks: 5, inFlight: 2, want: 0}, idle(300, 0)},
+		},
+		{
+			// The tick after a scale to 0 counts requests started before it; they must
+			// not undo it.
+			name: "ManualZeroRightAfterTrafficIsNotFought", policy: policy(1, 5), start: 1,
+			steps: []step{
+				warm(1),
+				{ticks: 10, rps: 20, want: skip},
+				{manual: n(0), rps: 7, want: 0, external: true},
+				idle(300, 0),
+				{rps: 1, want: 1, reason: ReasonLoad},
+			},
+		},
+		{
+			name: "ManualScaleDownRightAfterTrafficIsNotFought", policy: policy(1, 5), start: 1,
+			steps: []step{
+				warm(1),
+				{ticks: 10, rps: 20, want: skip},
+				{manual: n(1), rps: 7, want: 1, external: true},
+				idle(300, 1),
+			},
+		},
+		{
+			name: "ManualZeroRightAfterTrafficWithZeroLabelIsNotFought", policy: policy(1, 5, zeroAfter(time.Minute)), start: 1,
+			steps: []step{
+				warm(1),
+				{ticks: 10, rps: 20, want: skip},
+				{manual: n(0), rps: 7, want: 0, external: true},
+				idle(300, 0),
+			},
 		},
 		{
 			name: "ShortRequestsRightAfterAManualZeroGetAReplica", policy: policy(1, 5, capacity(5)), start: 1,
@@ -260,7 +296,10 @@ func TestDecide(t *testing.T) {
 				warm(1),
 				{rps: 12, want: 2},
 				{ticks: 40, rps: 12, want: 3},
-				{manual: n(1), rps: 12, want: 3, external: true, reason: ReasonLoad},
+				// The tick of the change cannot tell the load before it from the load
+				// after it; the next one can.
+				{manual: n(1), rps: 12, want: 1, external: true},
+				{rps: 12, want: 3, reason: ReasonLoad},
 			},
 		},
 		{
@@ -366,7 +405,7 @@ func TestDecide(t *testing.T) {
 				}
 				for j := range max(s.ticks, 1) {
 					tick++
-					dec := d.tick(s.rps, s.inFlight)
+					dec := d.tick(s.rps, s.inFlight, s.held)
 					where := fmt.Sprintf("step %d, tick %d (t=%ds)", i, j, tick)
 					if s.want != skip && dec.Replicas != s.want {
 						t.Fatalf("%s: replicas %d, want %d (reason %q)", where, dec.Replicas, s.want, dec.Reason)
@@ -387,7 +426,7 @@ func TestDecide(t *testing.T) {
 func TestDecideMemoryIsBounded(t *testing.T) {
 	d := &driver{p: policy(1, 5), current: 1, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	for i := range 10000 {
-		d.tick(uint64(i%40), i%3)
+		d.tick(uint64(i%40), i%3, 0)
 	}
 	if len(d.st.window) > d.p.Max+1 {
 		t.Errorf("window holds %d entries, want at most %d", len(d.st.window), d.p.Max+1)
@@ -417,8 +456,9 @@ func TestDecideCounterResetKeepsTheRate(t *testing.T) {
 	p := policy(1, 5)
 	var st State
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	current := 1
 	for i, n := range []uint64{1000, 1012, 1024, 12, 24} {
-		Decide(p, &st, Observation{Requests: n}, 1, t0.Add(time.Duration(i)*time.Second), Settings{})
+		current = Decide(p, &st, Observation{Requests: n}, current, t0.Add(time.Duration(i)*time.Second), Settings{}).Replicas
 	}
 	if st.RPS() != 12 {
 		t.Errorf("rps after a counter reset = %v, want 12", st.RPS())

@@ -10,6 +10,11 @@
 // arrives) and never fights a count set through the API: such a count is not lowered
 // before a stabilization window has passed, and a count of 0 stays 0 until a request
 // arrives.
+//
+// It also keeps, per function, a bounded history of what it saw at each tick and of every
+// change of the count (History), for the API and the web UI to show scaling as it
+// happens. The history costs a few fixed-size rings written once a tick, nothing on the
+// request path.
 package scaler
 
 import (
@@ -26,6 +31,7 @@ type Function struct {
 	Name     string
 	Policy   config.ScalePolicy
 	Replicas int // the desired count as the Target has it now
+	Ready    int // replicas ready now; for the history only
 }
 
 // Target owns the replicas: the daemon fits the supervisor to it.
@@ -64,9 +70,17 @@ type Scaler struct {
 
 	stepMu sync.Mutex        // serializes Step, which owns states
 	states map[string]*State // per function, forgotten when the function goes
+	tick   uint64            // the number of the Step running or last run
 
-	mu     sync.Mutex // guards status, read by Status from other goroutines
-	status map[string]Status
+	mu      sync.Mutex // guards records and done, read by Status and History from other goroutines
+	records map[string]*record
+	done    uint64 // the last tick whose samples are all recorded
+}
+
+// record is what the scaler shows of one function: its last status and its history.
+type record struct {
+	status Status
+	hist   history
 }
 
 // New returns a Scaler over t and s. A zero field of cfg takes its default; a nil now
@@ -79,13 +93,13 @@ func New(t Target, s Source, cfg Settings, now func() time.Time, logger *slog.Lo
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Scaler{
-		target: t,
-		source: s,
-		cfg:    cfg.withDefaults(),
-		now:    now,
-		log:    logger,
-		states: make(map[string]*State),
-		status: make(map[string]Status),
+		target:  t,
+		source:  s,
+		cfg:     cfg.withDefaults(),
+		now:     now,
+		log:     logger,
+		states:  make(map[string]*State),
+		records: make(map[string]*record),
 	}
 }
 
@@ -113,6 +127,7 @@ func (s *Scaler) Step(now time.Time) {
 	s.stepMu.Lock()
 	defer s.stepMu.Unlock()
 
+	s.tick++
 	fns := s.target.Functions()
 	live := make(map[string]bool, len(fns))
 	for _, fn := range fns {
@@ -125,11 +140,12 @@ func (s *Scaler) Step(now time.Time) {
 		}
 	}
 	s.mu.Lock()
-	for name := range s.status {
+	for name := range s.records {
 		if !live[name] {
-			delete(s.status, name)
+			delete(s.records, name)
 		}
 	}
+	s.done = s.tick
 	s.mu.Unlock()
 }
 
@@ -144,15 +160,27 @@ func (s *Scaler) step(fn Function, now time.Time) {
 	d := Decide(fn.Policy, st, obs, fn.Replicas, now, s.cfg)
 
 	s.mu.Lock()
-	stat := s.status[fn.Name]
+	rec := s.records[fn.Name]
+	if rec == nil {
+		rec = new(record)
+		s.records[fn.Name] = rec
+	}
+	stat := rec.status
+	woke := rec.hist.woke(obs)
 	s.mu.Unlock()
 	stat.Current, stat.Desired = fn.Replicas, d.Replicas
 	stat.RPS, stat.InFlight, stat.DecidedAt = st.RPS(), obs.InFlight, now
+	var changes []Change
 
 	if d.External {
+		reason := ReasonExternal
+		if lastSet == 0 && woke {
+			reason = ReasonWake
+		}
 		s.log.Info("replicas set outside the scaler; holding them",
-			"function", fn.Name, "from", lastSet, "to", fn.Replicas, "reason", ReasonExternal)
+			"function", fn.Name, "from", lastSet, "to", fn.Replicas, "reason", reason)
 		stat.ChangedAt, stat.Reason = now, ReasonExternal
+		changes = append(changes, Change{Seq: s.tick, At: now, From: lastSet, To: fn.Replicas, Reason: reason})
 	}
 	if d.Replicas != fn.Replicas {
 		if err := s.target.Scale(fn.Name, d.Replicas); err != nil {
@@ -166,11 +194,17 @@ func (s *Scaler) step(fn Function, now time.Time) {
 			s.log.Info("scaled", "function", fn.Name, "from", fn.Replicas,
 				"to", d.Replicas, "reason", d.Reason)
 			stat.ChangedAt, stat.Reason = now, d.Reason
+			changes = append(changes, Change{Seq: s.tick, At: now, From: fn.Replicas, To: d.Replicas, Reason: d.Reason})
 		}
 	}
 
 	s.mu.Lock()
-	s.status[fn.Name] = stat
+	rec.status = stat
+	for _, c := range changes {
+		rec.hist.changes.push(c, changesLen)
+	}
+	rec.hist.record(Sample{Seq: s.tick, At: now, RPS: stat.RPS, InFlight: obs.InFlight,
+		Desired: stat.Desired, Ready: fn.Ready}, obs)
 	s.mu.Unlock()
 }
 
@@ -179,6 +213,26 @@ func (s *Scaler) step(fn Function, now time.Time) {
 func (s *Scaler) Status(name string) (Status, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, ok := s.status[name]
-	return st, ok
+	rec, ok := s.records[name]
+	if !ok {
+		return Status{}, false
+	}
+	return rec.status, true
+}
+
+// History returns the function's samples and changes after the tick since (0: all it
+// keeps), and false if the scaler has not seen the function (yet, or any more): then
+// only Interval and Seq are set.
+func (s *Scaler) History(name string, since uint64) (History, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Up to the last whole tick: a reader that comes back with since = Seq must not miss
+	// a sample of the tick being recorded now.
+	h := History{Interval: s.cfg.Interval, Seq: s.done}
+	rec, ok := s.records[name]
+	if !ok {
+		return h, false
+	}
+	h.Samples, h.Changes = rec.hist.between(since, s.done)
+	return h, true
 }

@@ -430,3 +430,32 @@ func TestRunStepsUntilCancelled(t *testing.T) {
 		t.Error("Run never stepped the function")
 	}
 }
+
+// The scenario a user met: traffic, a scale to 0 through the API within the tick, and the
+// scaler starting a replica again a second later from the old rate.
+func TestManualScaleToZeroRightAfterTrafficIsNotFought(t *testing.T) {
+	const fn = "quiet"
+	var l logs
+	tgt := newTarget(Function{Name: fn, Policy: policy(1, 5), Replicas: 1})
+	src, clk := newSource(), newClock()
+	s := New(tgt, src, Settings{}, clk.now, l.logger())
+	for range 40 {
+		clk.second(s, src, fn, 0)
+	}
+	for range 10 {
+		clk.second(s, src, fn, 12)
+	}
+	tgt.set(fn, 0)
+	clk.second(s, src, fn, 6) // requests the replica served before it stopped
+	for i := range 120 {
+		if got := tgt.replicas(fn); got != 0 {
+			t.Fatalf("%d s after a scale to 0: replicas = %d", i+1, got)
+		}
+		clk.second(s, src, fn, 0)
+	}
+	for _, r := range l.records(t) {
+		if r["msg"] == "scaled" && r["from"] == 0.0 {
+			t.Errorf("the scaler raised the function from zero: %v", r)
+		}
+	}
+}

@@ -25,6 +25,7 @@ const Prefix = "/ui/"
 var contentTypes = map[string]string{
 	"index.html": "text/html; charset=utf-8",
 	"app.js":     "text/javascript; charset=utf-8",
+	"chart.js":   "text/javascript; charset=utf-8",
 	"style.css":  "text/css; charset=utf-8",
 }
 

@@ -76,7 +76,15 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err != nil {
 		return err
 	}
-	px := newProxy(cfg.Gateway, creds, cat, sup, log)
+	// The scaler reads the proxy's counters and the proxy serves the scaler's history:
+	// the proxy is handed to the scaler's source once both exist, before the scaler runs.
+	load := &loadSource{}
+	sc := scaler.New(scaleTarget{sup}, load, scaler.Settings{
+		Interval:   cfg.Gateway.ScaleInterval,
+		DownWindow: cfg.Gateway.ScaleDownWindow,
+	}, time.Now, log)
+	px := newProxy(cfg.Gateway, creds, cat, sup, sc, log)
+	load.px = px
 	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -95,13 +103,13 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	async := serveQueue(cfg, px, sup, srv, log)
 	defer async.stop()
 	defer drainHTTP(srv, sigs, log)
-	sc := scaler.New(scaleTarget{sup}, loadSource{px}, scaler.Settings{
-		Interval:   cfg.Gateway.ScaleInterval,
-		DownWindow: cfg.Gateway.ScaleDownWindow,
-	}, time.Now, log)
 	px.ReportGauges(proxy.Gauges{Replicas: sup, Rates: sc, Services: svcs})
 
-	if err := startServices(sigs.stopping, svcs, cfg.Services, log); err != nil {
+	services, err := prepareSecrets(cfg, cat.Secrets(), log)
+	if err != nil {
+		return err
+	}
+	if err := startServices(sigs.stopping, svcs, services, log); err != nil {
 		if sigs.stopping.Err() != nil {
 			return nil // stopped by the operator while waiting
 		}
@@ -137,11 +145,13 @@ func basicAuth(g config.Gateway, state statedir.Layout) (*proxy.Credentials, err
 	return &proxy.Credentials{User: user, Password: password}, nil
 }
 
-// newProxy builds the gateway's handler over the catalog and the supervisor.
-func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, log *slog.Logger) *proxy.Proxy {
+// newProxy builds the gateway's handler over the catalog, the supervisor and the
+// autoscaler's history.
+func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, hist proxy.History, log *slog.Logger) *proxy.Proxy {
 	return proxy.New(proxy.Options{
 		Catalog:      cat,
 		Control:      sup,
+		History:      hist,
 		Credentials:  creds,
 		ReadTimeout:  g.ReadTimeout,
 		WriteTimeout: g.WriteTimeout,
@@ -262,9 +272,14 @@ func reload(cur *config.Config, cat *catalog.Catalog, svcs *supervisor.Services,
 		log.Warn("changes to [gateway] take effect after a restart", "why", why)
 		next.Gateway = cur.Gateway
 	}
+	services, err := prepareSecrets(next, cat.Secrets(), log)
+	if err != nil {
+		log.Error("config not reloaded: keeping the running one", "why", why, "err", err)
+		return cur
+	}
 	log.Info("config reloaded", "why", why, "functions", len(next.Functions), "services", len(next.Services))
 	// New services start first; the gate lets their functions through once they are ready.
-	svcs.Apply(next.Services)
+	svcs.Apply(services)
 	cat.SetFile(next.Path, next.Functions)
 	warnUnrunnable(next, log)
 	return next

@@ -21,7 +21,7 @@ func (t scaleTarget) Functions() []scaler.Function {
 		if !ok {
 			continue
 		}
-		out = append(out, scaler.Function{Name: st.Name, Policy: route.Spec().Scale, Replicas: st.Desired})
+		out = append(out, scaler.Function{Name: st.Name, Policy: route.Spec().Scale, Replicas: st.Desired, Ready: st.Ready})
 	}
 	return out
 }
@@ -29,12 +29,15 @@ func (t scaleTarget) Functions() []scaler.Function {
 func (t scaleTarget) Scale(name string, n int) error { return t.sup.Scale(name, n) }
 
 // loadSource lets the scaler read the proxy's counters. In flight includes requests held
-// while a function wakes: they are load the new replicas must take.
+// while a function wakes: they are load the new replicas must take. The proxy is set
+// after both are built, before the scaler runs: each needs the other.
 type loadSource struct{ px *proxy.Proxy }
 
-func (s loadSource) Observe(name string) scaler.Observation {
+func (s *loadSource) Observe(name string) scaler.Observation {
 	st := s.px.Stats(name)
-	return scaler.Observation{Requests: st.Requests, InFlight: int(st.InFlight)}
+	lat := s.px.Latency(name)
+	return scaler.Observation{Requests: st.Requests, InFlight: int(st.InFlight), Held: int(st.Held),
+		ColdStarts: st.ColdStarts, Latency: &lat}
 }
 
 // runner lets the service gate hand functions to the supervisor.

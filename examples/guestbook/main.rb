@@ -1,6 +1,7 @@
 # guestbook: a Sinatra app whose state lives in MariaDB, so that faasd may start, stop and
 # scale its replicas (down to zero) without losing an entry. faasd passes the port in
-# PORT, the database in DB_*, and routes requests here once /tmp/.lock exists.
+# PORT, the database in DB_* and its password as the secret guestbook-db-password, and
+# routes requests here once /tmp/.lock exists.
 require 'sinatra'
 require 'mysql2'
 
@@ -74,11 +75,21 @@ class Book
   end
 end
 
+# Secrets are files: faasd mounts the function's at /var/openfaas/secrets, or names the
+# directory in OPENFAAS_SECRETS_PATH where a replica gets no mount namespace of its own.
+def secret(name)
+  dir = ENV.fetch('OPENFAAS_SECRETS_PATH', '/var/openfaas/secrets')
+  File.read(File.join(dir, name)).chomp
+rescue SystemCallError => e
+  warn "guestbook: secret #{name}: #{e.message} (list it in the function's secrets)"
+  exit 1
+end
+
 BOOK = Book.new(
   host: ENV.fetch('DB_HOST', '127.0.0.1'),
   port: Integer(ENV.fetch('DB_PORT', '3306')),
   username: ENV.fetch('DB_USER', 'guestbook'),
-  password: ENV.fetch('DB_PASSWORD', ''),
+  password: secret('guestbook-db-password'),
   database: ENV.fetch('DB_NAME', 'guestbook'),
   encoding: 'utf8mb4',
   connect_timeout: 5

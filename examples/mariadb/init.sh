@@ -1,7 +1,8 @@
 #!/bin/sh
 # Run by faasd once, in the empty data dir of the service "mariadb": creates the system
 # tables, then the guestbook's database and account. root may only log in through the
-# socket as the system's root; the guestbook connects over TCP with its password.
+# socket as the system's root; the guestbook connects over TCP with its password, the
+# faasd secret guestbook-db-password, which faasd passes here as GUESTBOOK_PASSWORD.
 set -eu
 db="$DATA_DIR/db"
 mariadb-install-db --no-defaults --datadir="$db" --auth-root-authentication-method=socket \
