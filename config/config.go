@@ -54,6 +54,9 @@ type Gateway struct {
 	// APIUsers are the accounts a deployment through the API may ask to run as. Anything
 	// else, root included, is for faasd.toml alone.
 	APIUsers []string
+	// UserRange holds the ids of the accounts that functions and services without a
+	// `user` get, one each, when the daemon is root.
+	UserRange IDRange
 
 	// ReadTimeout and WriteTimeout bound the /system API; function requests are bounded
 	// by each function's own Timeout instead, so that no hidden cap sits in the chain.
@@ -96,8 +99,9 @@ type Function struct {
 	Secrets     []string
 	DependsOn   []string // services that must be ready before the first replica starts
 
-	// User is the account the replicas run as when the daemon is root. Empty means the
-	// unprivileged "nobody"; running as root takes an explicit user = "root".
+	// User is the account the replicas run as when the daemon is root. Empty means an
+	// unprivileged account of the function's own ([gateway] user_range); running as root
+	// takes an explicit user = "root".
 	User string
 
 	LockFile         string // path inside the replica's private /tmp
@@ -262,6 +266,7 @@ type rawGateway struct {
 	Auth                 *bool     `toml:"auth"`
 	AdminListen          *string   `toml:"admin_listen"`
 	APIUsers             []string  `toml:"api_users"`
+	UserRange            *string   `toml:"user_range"`
 	ReadTimeout          *Duration `toml:"read_timeout"`
 	WriteTimeout         *Duration `toml:"write_timeout"`
 	ReadHeaderTimeout    *Duration `toml:"read_header_timeout"`
@@ -305,6 +310,7 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		Auth:                 or(r.Auth, true),
 		AdminListen:          or(r.AdminListen, ""),
 		APIUsers:             r.APIUsers,
+		UserRange:            DefaultUserRange,
 		ReadTimeout:          dur(r.ReadTimeout, DefaultTimeout),
 		WriteTimeout:         dur(r.WriteTimeout, DefaultTimeout),
 		ReadHeaderTimeout:    dur(r.ReadHeaderTimeout, 10*time.Second),
@@ -340,6 +346,11 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		if u == "" || strings.TrimSpace(u) != u {
 			add(fmt.Errorf("api_users: %q is not an account name", u))
 		}
+	}
+	if r.UserRange != nil {
+		var err error
+		g.UserRange, err = parseIDRange(*r.UserRange)
+		add(err)
 	}
 	for _, d := range []struct {
 		key string

@@ -70,6 +70,15 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"admin_listen empty", "[gateway]\nadmin_listen = \"\"\n", "f.toml:2: gateway: admin_listen: must not be empty"},
 		{"api_users blank", "[gateway]\napi_users = [\"app\", \" \"]\n", "f.toml:2: gateway: api_users: \" \" is not an account name"},
 		{"api_users not a list", "[gateway]\napi_users = \"app\"\n", "f.toml:2: gateway.api_users:"},
+		{"user_range not a range", "[gateway]\n\nuser_range = \"70000\"\n", "f.toml:3: gateway: user_range: \"70000\" is not a range: want FIRST-LAST"},
+		{"user_range not numbers", "[gateway]\nuser_range = \"a-b\"\n", "f.toml:2: gateway: user_range: \"a-b\" is not a range"},
+		{"user_range backwards", "[gateway]\nuser_range = \"80000-70000\"\n", "f.toml:2: gateway: user_range: \"80000-70000\" starts above its end"},
+		{"user_range over system accounts", "[gateway]\nuser_range = \"500-2000\"\n", "f.toml:2: gateway: user_range: 500-2000 overlaps 0-999, system accounts"},
+		{"user_range over systemd's dynamic users", "[gateway]\nuser_range = \"61000-62000\"\n", "overlaps 61184-65519, systemd's dynamic service accounts"},
+		{"user_range over nobody", "[gateway]\nuser_range = \"65530-65540\"\n", "overlaps 65534-65535"},
+		{"user_range over containers", "[gateway]\nuser_range = \"500000-600000\"\n", "overlaps 524288-1879048191"},
+		{"user_range above 2^31", "[gateway]\nuser_range = \"2147483648-2147483700\"\n", "ids from 2^31 up"},
+		{"user_range not a string", "[gateway]\nuser_range = 70000\n", "f.toml:2: gateway.user_range:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("/x/f.toml", []byte(tc.toml))
@@ -105,6 +114,25 @@ func TestGatewayAPIUsersAndAdminListen(t *testing.T) {
 	other.APIUsers = []string{"app"}
 	if !g.Equal(cfg.Gateway) || g.Equal(other) {
 		t.Error("Gateway.Equal does not compare api_users")
+	}
+}
+
+func TestGatewayUserRange(t *testing.T) {
+	for text, want := range map[string]IDRange{
+		"":                                   DefaultUserRange,
+		"user_range = \"20000-29999\"\n":     {20000, 29999},
+		"user_range = \" 70000 - 70000 \"\n": {70000, 70000},
+	} {
+		cfg, err := Parse("/x/f.toml", []byte("[gateway]\n"+text))
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if cfg.Gateway.UserRange != want {
+			t.Errorf("%q: range %v, want %v", text, cfg.Gateway.UserRange, want)
+		}
+	}
+	if r := DefaultUserRange; r.Size() != 34464 || !r.Contains(65536) || !r.Contains(99999) || r.Contains(100000) {
+		t.Errorf("default range %v holds %d ids", r, r.Size())
 	}
 }
 

@@ -39,7 +39,8 @@ type Service struct {
 	// such as a database's init script then needs no password in the file.
 	EnvSecrets map[string]string
 	// User is the account the service runs as when the daemon is root; it owns DataDir.
-	// Empty means "nobody"; running as root takes an explicit user = "root".
+	// Empty means an unprivileged account of the service's own ([gateway] user_range);
+	// running as root takes an explicit user = "root".
 	User    string
 	DataDir string // absolute: STATE/services/NAME, passed as DATA_DIR
 

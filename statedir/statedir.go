@@ -7,7 +7,8 @@
 //	  functions/NAME.json      a function deployed through the API
 //	  secrets/openfaas-fn/NAME a secret's value
 //	  credentials/             the API's basic-auth user and password, one file each
-//	  services/NAME/           a service's data directory, unless it names its own
+//	  services/NAME/           a service's data directory
+//	  users.json               the uid of each function's and service's own account
 //
 // It also owns the basic-auth files, which the daemon creates and the CLI reads to log in
 // to a local daemon. It creates nothing else: each directory belongs to the package that
@@ -58,7 +59,10 @@ func (l Layout) BasicAuthPassword() string {
 // Queue holds the embedded queue's stored asynchronous calls.
 func (l Layout) Queue() string { return filepath.Join(l.Root, "queue") }
 
-// Service is the default data directory of a service.
+// Users records the uid of each function's and service's own account (package accounts).
+func (l Layout) Users() string { return filepath.Join(l.Root, "users.json") }
+
+// Service is the data directory of a service.
 func (l Layout) Service(name string) string { return filepath.Join(l.Root, "services", name) }
 
 // ReadBasicAuth reads the API's user and password. Either file missing is an error that
