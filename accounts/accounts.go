@@ -20,6 +20,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"faasd/config"
@@ -72,6 +73,14 @@ func open(path string, ids config.IDRange, db Databases) (*Pool, error) {
 	}
 	if err := mapped(db.GIDMap, "group", ids); err != nil {
 		return nil, err
+	}
+	// A write a crash interrupted left a temporary file; the record it was replacing is
+	// intact.
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".*"))
+	for _, t := range temps {
+		if atomicfile.IsTemp(filepath.Base(t)) {
+			os.Remove(t)
+		}
 	}
 	data, err := os.ReadFile(path)
 	switch {

@@ -236,3 +236,18 @@ func TestConcurrentNamesGetDistinctIDs(t *testing.T) {
 		t.Fatalf("record %s: %v", data, err)
 	}
 }
+
+// A crash during a write leaves a temporary file beside the record, which the next start
+// removes; the record itself is whole.
+func TestATemporaryFileOfACrashedWriteIsRemoved(t *testing.T) {
+	m := newMachine(t)
+	id := mustID(t, m.open(config.DefaultUserRange), Function, "fn")
+	tmp := filepath.Join(m.dir, ".users.json.12345.tmp")
+	m.write(tmp, `{"functions": {`)
+	if got := mustID(t, m.open(config.DefaultUserRange), Function, "fn"); got != id {
+		t.Errorf("fn: %d, was %d", got, id)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("temporary file: %v", err)
+	}
+}
