@@ -53,7 +53,7 @@ BASELINE_PORT=${BASELINE_PORT:-18083}
 die() { echo "proxy.sh: $*" >&2; exit 1; }
 log() { echo "# $*" >&2; }
 
-[[ $(id -u) -eq 0 ]] || die "run as root (installs packages, faasd drops replicas to nobody)"
+[[ $(id -u) -eq 0 ]] || die "run as root (installs packages, faasd drops replicas to unprivileged accounts)"
 case $ROOT in /tmp/*) die "the repository is under /tmp, which replicas see as their private /tmp: move it";; esac
 
 # --- tools ---------------------------------------------------------------------------

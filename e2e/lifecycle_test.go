@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"faasd/api"
+	"faasd/config"
 	"faasd/internal/testkit"
 )
 
@@ -54,8 +55,8 @@ func TestTwoReplicasOfLockWritingProgramBothServe(t *testing.T) {
 		if info.LockPID != fmt.Sprint(info.PID) {
 			t.Fatalf("replica %d reads lock file of %q: /tmp is not private", info.PID, info.LockPID)
 		}
-		if info.UID != 65534 {
-			t.Errorf("replica runs as uid %d, want nobody (65534)", info.UID)
+		if !config.DefaultUserRange.Contains(uint32(info.UID)) {
+			t.Errorf("replica runs as uid %d, want an account of its own from %v", info.UID, config.DefaultUserRange)
 		}
 		if info.TMPDIR != "" {
 			t.Errorf("TMPDIR = %q: the namespace isolation should be in use as root", info.TMPDIR)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"faasd/config"
 	"faasd/internal/testkit"
 )
 
@@ -60,7 +61,7 @@ func TestAPIDeploymentsCannotChooseTheirUser(t *testing.T) {
 			t.Errorf("the refused deployment as %s exists: %d", user, code)
 		}
 	}
-	for user, uid := range map[string]int{"": 65534, "daemon": 1} {
+	for user, uid := range map[string]int{"": -1, "daemon": 1} {
 		name := "as-" + user + "x"
 		if code, body := deploy(name, user); code != 202 {
 			t.Fatalf("deploy as %q: %d %s", user, code, body)
@@ -71,7 +72,10 @@ func TestAPIDeploymentsCannotChooseTheirUser(t *testing.T) {
 			info, err = d.GetInfo(name)
 			return err == nil
 		})
-		if info.UID != uid {
+		if uid == -1 && !config.DefaultUserRange.Contains(uint32(info.UID)) {
+			t.Errorf("deployed without a user, runs as uid %d, want an account of its own from %v", info.UID, config.DefaultUserRange)
+		}
+		if uid != -1 && info.UID != uid {
 			t.Errorf("deployed with user %q, runs as uid %d, want %d", user, info.UID, uid)
 		}
 	}

@@ -251,3 +251,57 @@ func invokeBody(t *testing.T, u, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// A developer runs the example stack as an ordinary user, once the packages are
+// installed: the daemon runs every function and service as that user, MariaDB included
+// (which the file gives user = "mysql"), and says so once.
+func TestTutorialAsAnOrdinaryUser(t *testing.T) {
+	requireTutorialPackages(t)
+	_, dbPort, _ := net.SplitHostPort(testkit.FreeAddr(t))
+	stack := testkit.ExampleStack(t, "3307", dbPort)
+	developer := &syscall.Credential{Uid: 65534, Gid: 65534}
+	d := testkit.StartDaemon(t, stack, testkit.Options{Examples: true, Credential: developer})
+	if got := d.MetricWith("faasd_service_ready", "service", "mariadb"); got != 1 {
+		t.Fatalf("the daemon serves, but mariadb is not ready: faasd_service_ready = %v", got)
+	}
+	if n := strings.Count(d.Log(), "the daemon is not root"); n != 1 {
+		t.Errorf("%d warnings that the daemon is not root, want one:\n%s", n, d.Log())
+	}
+	if code, body := testkit.Get(t, d.URL+"/function/frank-says/"); code != 200 || body != "Frank has entered the building" {
+		t.Errorf("frank-says: %d %q", code, body)
+	}
+	guestbook := d.URL + "/function/guestbook/"
+	entry := fmt.Sprintf("signed by a developer %d", time.Now().UnixNano())
+	sign(t, guestbook, "dev", entry)
+	listsAll(t, guestbook, []string{entry})
+	for what, pids := range map[string][]int{
+		"guestbook": testkit.ProcessesIn(filepath.Join(d.Dir, "examples", "guestbook")),
+		"mariadbd":  testkit.ProcessesWith("--datadir=" + d.State().Service("mariadb")),
+	} {
+		if len(pids) == 0 {
+			t.Errorf("no %s process found", what)
+		}
+		for _, pid := range pids {
+			if uid := processUID(t, pid); uid != developer.Uid {
+				t.Errorf("%s (pid %d) runs as uid %d, want the developer's %d", what, pid, uid, developer.Uid)
+			}
+		}
+	}
+}
+
+// processUID returns the real user id of a process.
+func processUID(t *testing.T, pid int) uint32 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			var uid uint32
+			fmt.Sscan(f[1], &uid)
+			return uid
+		}
+	}
+	return 0
+}

@@ -116,7 +116,10 @@ func (p *plan) finalStage(d *dockerfileWriter, base, workdir string, files func(
 	switch user := p.fn.User; user {
 	case "root":
 		d.comment("faasd ran it as root, as its user = \"root\" asks.")
-	case "", "nobody":
+	case "":
+		d.comment("faasd ran it as an unprivileged account of its own: the image uses nobody.")
+		d.line("USER nobody")
+	case "nobody":
 		d.comment("faasd ran it as nobody: so does the image.")
 		d.line("USER nobody")
 	default:

@@ -2,7 +2,6 @@ package export
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -35,7 +34,11 @@ func (e *exporter) servicesFile(plans []*plan) []byte {
 	for _, name := range e.cfg.ServiceNames() {
 		s := e.cfg.Services[name]
 		fmt.Fprintf(&b, "\n## %s\n\n", name)
-		fmt.Fprintf(&b, "- command: `%s` in `%s`, as `%s`\n", strings.Join(s.Command, " "), e.rel(s.Workdir), cmp.Or(s.User, "nobody"))
+		account := "an account of its own"
+		if s.User != "" {
+			account = "`" + s.User + "`"
+		}
+		fmt.Fprintf(&b, "- command: `%s` in `%s`, as %s\n", strings.Join(s.Command, " "), e.rel(s.Workdir), account)
 		if len(s.Init) > 0 {
 			fmt.Fprintf(&b, "- init, once while its data dir was empty: `%s`\n", strings.Join(s.Init, " "))
 		}

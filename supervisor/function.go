@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"faasd/accounts"
 	"faasd/config"
 )
 
@@ -315,7 +316,7 @@ func (f *function) scheduleRetry(wait time.Duration) {
 func (f *function) startReplica() {
 	// The account is looked up once per spec, not on every (cold) start.
 	if f.creds == nil {
-		c, err := lookupUser(f.spec.User)
+		c, err := f.s.accounts.resolve(accounts.Function, f.spec.Name, f.spec.User)
 		if err != nil {
 			f.failed(0, time.Time{}, err)
 			return

@@ -26,6 +26,8 @@ type group interface {
 	signal(sig syscall.Signal)
 	// waitEmpty returns once no process is left in the group, or with ctx's error.
 	waitEmpty(ctx context.Context) error
+	// pids lists the processes in the group now.
+	pids() ([]int, error)
 	// remove releases the group; signals to it go nowhere afterwards.
 	remove()
 }
@@ -66,6 +68,24 @@ func (g *processGroup) signal(sig syscall.Signal) {
 // leader is gone, so nothing tells when the last one has died. After SIGKILL none of
 // them runs again, which is what a stop needs; a cgroup can tell, and waits.
 func (g *processGroup) waitEmpty(context.Context) error { return nil }
+
+// pids finds the members of the group among all processes, by their process group.
+func (g *processGroup) pids() ([]int, error) {
+	g.mu.Lock()
+	pgid := g.pgid
+	g.mu.Unlock()
+	if pgid == 0 {
+		return nil, nil
+	}
+	var pids []int
+	err := eachProcess(func(pid int) bool {
+		if pgrp, ok := processGroupOf(pid); ok && pgrp == pgid {
+			pids = append(pids, pid)
+		}
+		return true
+	})
+	return pids, err
+}
 
 func (g *processGroup) remove() {
 	g.mu.Lock()

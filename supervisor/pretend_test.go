@@ -16,6 +16,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"faasd/accounts"
 	"faasd/config"
 )
 
@@ -112,6 +113,21 @@ func (m *pretend) watch(dir string) (<-chan lockEvent, func(), error) {
 }
 
 func (m *pretend) close() error { return nil }
+
+// owns is the pretend machine's portCheck: the program listening on the port must be in
+// the group.
+func (m *pretend) owns(g group, _, port int) error {
+	m.mu.Lock()
+	p := m.ports["127.0.0.1:"+strconv.Itoa(port)]
+	m.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("%w: nothing listens on port %d", errPortTaken, port)
+	}
+	if pids, _ := g.pids(); !slices.Contains(pids, p.pid) {
+		return fmt.Errorf("%w: port %d is held by pid %d, outside the replica", errPortTaken, port, p.pid)
+	}
+	return nil
+}
 
 func (m *pretend) dial(ctx context.Context, addr string) error {
 	m.mu.Lock()
@@ -316,6 +332,15 @@ func (g pretendGroup) signal(sig syscall.Signal) {
 
 func (g pretendGroup) waitEmpty(context.Context) error { return nil }
 
+func (g pretendGroup) pids() ([]int, error) {
+	g.p.mu.Lock()
+	defer g.p.mu.Unlock()
+	if g.p.removed || !g.p.ended.IsZero() {
+		return nil, nil
+	}
+	return []int{g.p.pid}, nil
+}
+
 func (g pretendGroup) remove() {
 	g.p.mu.Lock()
 	g.p.removed = true
@@ -333,17 +358,35 @@ func advance(d time.Duration) {
 func pretendSupervisor(t *testing.T) (*Supervisor, *pretend) {
 	t.Helper()
 	m := newPretend()
-	opts := Options{StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
-	s := newSupervisor(opts, isolateMountNS, m, m, m.dial)
-	if err := os.MkdirAll(s.runDir, 0o711); err != nil {
+	state := t.TempDir()
+	opts := Options{StateDir: state, SecretsDir: filepath.Join(state, "secrets"), Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Accounts: testAccounts(t)}
+	for _, d := range []string{"run", "secrets"} {
+		if err := os.Mkdir(filepath.Join(state, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := openDir(filepath.Join(state, "run"))
+	if err != nil {
 		t.Fatal(err)
 	}
+	s := newSupervisor(opts, run, isolateMountNS, m, m, m.dial, m.owns)
 	t.Cleanup(func() {
 		if err := s.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)
 		}
 	})
 	return s, m
+}
+
+// testAccounts hands out accounts of their own to the functions and services of a test,
+// from the default range, checked against this machine's accounts.
+func testAccounts(t *testing.T) *accounts.Pool {
+	t.Helper()
+	p, err := accounts.Open(filepath.Join(t.TempDir(), "users.json"), config.DefaultUserRange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // pretendFunction is a function running the pretend workload with env.
@@ -365,7 +408,7 @@ func pretendFunction(t *testing.T, name string, env map[string]string) *config.F
 func pretendServices(t *testing.T) (*Services, *pretend) {
 	t.Helper()
 	m := newPretend()
-	svcs := newServices(ServiceOptions{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, m, m.dial)
+	svcs := newServices(ServiceOptions{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Accounts: testAccounts(t)}, m, m.dial)
 	t.Cleanup(func() {
 		if err := svcs.Stop(context.Background()); err != nil {
 			t.Errorf("stop: %v", err)

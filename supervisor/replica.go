@@ -42,7 +42,8 @@ type replica struct {
 	spec     *config.Function
 	creds    credentials // the account it runs as
 	port     int
-	dir      string // STATE/run/NAME/ID
+	dir      string      // STATE/run/NAME/ID
+	secrets  *secretsDir // its copies of secrets, nil without any
 	endpoint *Endpoint
 	started  time.Time
 
@@ -66,6 +67,9 @@ func (r *replica) run(s *Supervisor, events chan<- event, logs *Logs) {
 	defer func() { events <- event{kind: evExited, r: r, err: err} }()
 	defer s.ports.put(r.port)
 	defer func() {
+		s.secrets.drop(r.secrets)
+		// RemoveAll opens each directory relative to its parent without following links,
+		// so nothing the replica left in its /tmp leads it elsewhere.
 		if err := os.RemoveAll(r.dir); err != nil {
 			log.Warn("remove replica directory", "err", err)
 		}
@@ -95,7 +99,9 @@ func (r *replica) live(s *Supervisor, events chan<- event, out output, log *slog
 	ctx, cancel := context.WithTimeout(context.Background(), r.spec.ReadinessTimeout)
 	defer cancel()
 	readiness := make(chan error, 1)
-	go func() { readiness <- r.awaitReady(ctx, s.dial, locks) }()
+	go func() {
+		readiness <- r.awaitReady(ctx, s.dial, locks, func() error { return s.owns(p.group, p.pid, r.port) })
+	}()
 	select {
 	case err := <-readiness:
 		if err != nil {
@@ -112,9 +118,9 @@ func (r *replica) live(s *Supervisor, events chan<- event, out output, log *slog
 	return r.serve(s.dial, p, locks, events, log)
 }
 
-// awaitReady returns once the lock file exists and the port accepts a connection, or
-// with the reason it did not when ctx ends.
-func (r *replica) awaitReady(ctx context.Context, dial dialFunc, locks <-chan lockEvent) error {
+// awaitReady returns once the lock file exists and the port accepts a connection from the
+// replica's own group (owned), or with the reason it did not when ctx ends.
+func (r *replica) awaitReady(ctx context.Context, dial dialFunc, locks <-chan lockEvent, owned func() error) error {
 	for !r.locked() {
 		select {
 		case <-locks:
@@ -126,7 +132,9 @@ func (r *replica) awaitReady(ctx context.Context, dial dialFunc, locks <-chan lo
 	// a refused connection is tried again after a short, growing pause.
 	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
 		if dial(ctx, r.endpoint.Addr) == nil {
-			return nil
+			// Whoever accepted must be the replica (portowner.go); someone else on its
+			// port will not go away, so the replica is given up at once.
+			return owned()
 		}
 		select {
 		case <-ctx.Done():
@@ -139,7 +147,8 @@ func (r *replica) awaitReady(ctx context.Context, dial dialFunc, locks <-chan lo
 // locked reports whether the lock file exists. Events only say when to look: the file
 // is what counts, since a full queue may drop an event.
 func (r *replica) locked() bool {
-	_, err := os.Stat(filepath.Join(r.tmp(), filepath.Base(r.spec.LockFile)))
+	// Lstat: the replica may make its lock file a link, which the daemon does not follow.
+	_, err := os.Lstat(filepath.Join(r.tmp(), filepath.Base(r.spec.LockFile)))
 	return err == nil
 }
 
@@ -194,12 +203,17 @@ func (r *replica) leave(p *process, log *slog.Logger) error {
 // launch creates the replica's directories and says how to start its program.
 func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, error) {
 	spec := r.spec
-	if err := r.makeDirs(); err != nil {
-		return nil, err
-	}
-	secrets, err := s.copySecrets(spec, r.dir, r.creds)
+	home, err := s.makeDirs(r)
 	if err != nil {
 		return nil, err
+	}
+	defer home.close()
+	if r.secrets, err = s.secrets.copy(home, spec.Secrets, r.creds); err != nil {
+		return nil, err
+	}
+	secrets := ""
+	if r.secrets != nil {
+		secrets = r.secrets.d.path
 	}
 	var fixed []string
 	if spec.Fprocess != "" {
@@ -233,23 +247,31 @@ func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, 
 	return l, nil
 }
 
-// makeDirs creates STATE/run/NAME/ID and in it the replica's /tmp: mode 1777 like /tmp,
-// owned by the function's user so that it can also remove it.
-func (r *replica) makeDirs() error {
-	if err := os.MkdirAll(filepath.Dir(r.dir), 0o711); err != nil {
-		return err
+// makeDirs creates STATE/run/NAME/ID, the daemon's alone, and in it the replica's /tmp,
+// owned by the replica's account with the mode of /tmp. The replica sees its directories
+// through its mounts, so no account needs to pass through the ones above; without mount
+// namespaces, it reaches them by path, and its group may pass.
+func (s *Supervisor) makeDirs(r *replica) (*dir, error) {
+	pass, mode := -1, os.FileMode(0o700)
+	if s.iso == isolateTmpdir {
+		_, pass = r.creds.ids()
+		mode = 0o711
 	}
-	if err := os.Mkdir(r.dir, 0o711); err != nil {
-		return err
+	fn, err := s.run.ensure(r.spec.Name, mode)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Mkdir(r.tmp(), 0o700); err != nil {
-		return err
+	defer fn.close()
+	home, err := fn.mkdir(r.name(), mode&0o710, -1, pass)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.Chmod(r.tmp(), 0o1777|os.ModeSticky); err != nil {
-		return err
+	uid, gid := r.creds.ids()
+	tmp, err := home.mkdir("tmp", 0o777|os.ModeSticky, uid, gid)
+	if err != nil {
+		home.close()
+		return nil, err
 	}
-	if r.creds.set {
-		return os.Chown(r.tmp(), r.creds.uid, r.creds.gid)
-	}
-	return nil
+	tmp.close()
+	return home, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"faasd/accounts"
 	"faasd/config"
 )
 
@@ -128,19 +131,20 @@ func (s *service) pause(d time.Duration) error {
 // returns errServiceStopped, errServiceChanged or why the process failed; s.readyAt
 // tells whether it had been ready.
 func (s *service) run(spec *config.Service, attempt int) error {
-	creds, err := lookupUser(spec.User)
+	creds, err := s.m.accounts.resolve(accounts.Service, spec.Name, spec.User)
 	if err != nil {
 		return err
 	}
 	// ready_timeout counts from here: init, start, until ready.
 	ctx, cancel := context.WithTimeout(context.Background(), spec.ReadyTimeout)
 	defer cancel()
-	fresh, err := prepareDataDir(spec, creds, s.log)
+	services, fresh, err := prepareDataDir(spec, creds, s.log)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	defer services.close()
 	if fresh && spec.Init != nil {
-		if err := s.init(ctx, spec, creds); err != nil {
+		if err := s.init(ctx, spec, creds, services); err != nil {
 			return err
 		}
 	}
@@ -195,9 +199,9 @@ func (s *service) stop(p *process, spec *config.Service, why error) error {
 // init runs the init command in a fresh data dir. A marker next to the data dir stands
 // for an init in progress: when the daemon dies during one, the next attempt knows that
 // the data dir holds nothing but that init's leftovers, and starts over.
-func (s *service) init(ctx context.Context, spec *config.Service, creds credentials) error {
-	marker := initMarker(spec)
-	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+func (s *service) init(ctx context.Context, spec *config.Service, creds credentials, services *dir) error {
+	marker := initMarkerName(spec)
+	if err := services.writeFile(marker, nil, 0o600, -1, -1); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	s.log.Info("fresh data dir: running init", "dir", spec.DataDir, "init", spec.Init)
@@ -217,58 +221,105 @@ func (s *service) init(ctx context.Context, spec *config.Service, creds credenti
 		p.stop(spec.StopGrace)
 		return errServiceStopped
 	}
-	if err := os.Remove(marker); err != nil {
+	if err := services.remove(marker); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	s.log.Info("init done")
 	return nil
 }
 
+// initMarker is the path of the marker of an init in progress.
 func initMarker(spec *config.Service) string {
-	return filepath.Join(filepath.Dir(spec.DataDir), "."+spec.Name+".init")
+	return filepath.Join(filepath.Dir(spec.DataDir), initMarkerName(spec))
 }
 
-// prepareDataDir creates the data dir, owned by the service's user, and reports whether it
-// is fresh: empty, and so in need of init.
-func prepareDataDir(spec *config.Service, c credentials, log *slog.Logger) (bool, error) {
+func initMarkerName(spec *config.Service) string { return "." + spec.Name + ".init" }
+
+// prepareDataDir creates the data dir, owned by the service's account, and reports whether
+// it is fresh: empty, and so in need of init. It returns a handle to the directory of the
+// data dirs (STATE/services), where the marker of init goes.
+//
+// The service writes in its data dir, and its account may be anyone's; the directories
+// above are root's, and every step below the state dir is taken by handle, without
+// following links (dirs.go).
+func prepareDataDir(spec *config.Service, c credentials, log *slog.Logger) (*dir, bool, error) {
 	parent := filepath.Dir(spec.DataDir)
-	if err := os.MkdirAll(parent, 0o711); err != nil {
-		return false, err
+	state, err := openStateDir(filepath.Dir(parent))
+	if err != nil {
+		return nil, false, err
+	}
+	defer state.close()
+	services, err := state.ensure(filepath.Base(parent), 0o711)
+	if err != nil {
+		return nil, false, err
 	}
 	if c.set && c.uid != 0 {
-		// The service's user must be able to reach its data dir through the state dir,
-		// which the daemon keeps to itself otherwise. Traversal only: nothing in it
-		// becomes listable.
-		for _, d := range []string{filepath.Dir(parent), parent} {
-			if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
-				log.Info("making the state dir traversable for the service's user", "dir", d)
-				if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
-					return false, err
-				}
-			}
-		}
+		// The service's account reaches its data dir by path, through the state dir,
+		// which the daemon keeps to itself otherwise. Passing only: nothing in it
+		// becomes listable, and the data dirs of others are their accounts' alone.
+		err = letPass(state, services)
 	}
-	if _, err := os.Stat(initMarker(spec)); err == nil {
+	var fresh bool
+	if err == nil {
+		fresh, err = prepareIn(services, spec, c, log)
+	}
+	if err != nil {
+		services.close()
+		return nil, false, err
+	}
+	return services, fresh, nil
+}
+
+// prepareIn does prepareDataDir's work in the directory of the data dirs.
+func prepareIn(services *dir, spec *config.Service, c credentials, log *slog.Logger) (fresh bool, err error) {
+	name := filepath.Base(spec.DataDir)
+	interrupted, err := services.exists(initMarkerName(spec))
+	if err != nil {
+		return false, err
+	}
+	if interrupted {
 		log.Warn("an earlier init did not finish: starting the data dir over", "dir", spec.DataDir)
+		// RemoveAll opens each directory relative to its parent without following
+		// links, so nothing the service left there leads it elsewhere.
 		if err := os.RemoveAll(spec.DataDir); err != nil {
 			return false, err
 		}
 	}
-	switch err := os.Mkdir(spec.DataDir, 0o700); {
-	case err == nil:
-		if c.set {
-			if err := os.Chown(spec.DataDir, c.uid, c.gid); err != nil {
-				return false, err
+	uid, gid := c.ids()
+	data, err := services.mkdir(name, 0o700, uid, gid)
+	if errors.Is(err, fs.ErrExist) {
+		if data, err = services.sub(name); err == nil {
+			if err = ownedBy(data, c); err != nil {
+				data.close()
 			}
 		}
-	case !errors.Is(err, os.ErrExist):
-		return false, err
 	}
-	entries, err := os.ReadDir(spec.DataDir)
 	if err != nil {
 		return false, err
 	}
-	return len(entries) == 0, nil
+	defer data.close()
+	names, err := data.f.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return len(names) == 0, nil
+}
+
+// ownedBy checks that an existing data dir belongs to the account the service runs as now:
+// after a change of user, the service could not use its files.
+func ownedBy(data *dir, c credentials) error {
+	st, err := data.stat()
+	if err != nil {
+		return err
+	}
+	uid, gid := os.Geteuid(), os.Getegid()
+	if c.set {
+		uid, gid = c.uid, c.gid
+	}
+	if int(st.Uid) != uid {
+		return fmt.Errorf("%s belongs to uid %d, but the service runs as uid %d: give it to that account (chown -R %d:%d %s) or remove it to start afresh", data.path, st.Uid, uid, uid, gid, data.path)
+	}
+	return nil
 }
 
 // checkReady returns nil once the service passes its readiness check, or the last

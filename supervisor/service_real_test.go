@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +22,7 @@ import (
 func realServices(t *testing.T) (*Services, string, *testkit.SyncBuffer) {
 	t.Helper()
 	log := &testkit.SyncBuffer{}
-	m := NewServices(ServiceOptions{Logger: slog.New(slog.NewTextHandler(log, nil))})
+	m := NewServices(ServiceOptions{Logger: slog.New(slog.NewTextHandler(log, nil)), Accounts: testAccounts(t)})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -91,19 +89,17 @@ func TestServiceInitRunsOnceInAFreshDataDir(t *testing.T) {
 		t.Errorf("HOME = %q, want the data dir %q", info.Home, spec.DataDir)
 	}
 	if os.Geteuid() == 0 {
-		nobody, err := user.Lookup("nobody")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strconv.Itoa(info.UID) != nobody.Uid {
-			t.Errorf("service runs as uid %d, want nobody (%s) by default", info.UID, nobody.Uid)
+		// An account of its own by default, which owns the data dir.
+		if !config.DefaultUserRange.Contains(uint32(info.UID)) {
+			t.Errorf("service runs as uid %d, want one of its own from %v", info.UID, config.DefaultUserRange)
 		}
 		fi, err := os.Stat(spec.DataDir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if uid := fi.Sys().(*syscall.Stat_t).Uid; strconv.Itoa(int(uid)) != nobody.Uid || fi.Mode().Perm() != 0o700 {
-			t.Errorf("data dir owned by %d with mode %v, want the service's user and 0700", uid, fi.Mode().Perm())
+		st := fi.Sys().(*syscall.Stat_t)
+		if int(st.Uid) != info.UID || int(st.Gid) != info.UID || fi.Mode().Perm() != 0o700 {
+			t.Errorf("data dir owned by %d:%d with mode %v, want the service's account %d and 0700", st.Uid, st.Gid, fi.Mode().Perm(), info.UID)
 		}
 	}
 	// Stopped and started again over the same data dir: no second init.

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -199,6 +201,68 @@ func TestServiceExitAfterAStableRunStartsTheCountAgain(t *testing.T) {
 				t.Fatalf("crash %d: %+v, want %d failures", i+1, st, c.failures)
 			}
 			advance(time.Second)
+		}
+	})
+}
+
+// A data dir left by another account (the service's user changed, or a daemon that was
+// not root made it) would fail the service in obscure ways: the start says whose it is and
+// what to do.
+func TestDataDirOfAnotherAccountIsReportedWithTheFix(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, _ := pretendServices(t)
+		spec := pretendService(t, "db", nil)
+		if err := os.MkdirAll(spec.DataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(spec.DataDir, 12345, 12345); err != nil {
+			t.Fatal(err)
+		}
+		m.Apply(oneService(spec))
+		synctest.Wait()
+		st := serviceStatus(t, m, "db")
+		if st.State != "failing" || !strings.Contains(st.LastError, "belongs to uid 12345, but the service runs as uid") || !strings.Contains(st.LastError, "chown -R") {
+			t.Errorf("status %+v", st)
+		}
+	})
+}
+
+// A service's account passes through the state dir to its data dir, and sees nothing
+// else of it; the marker of an init in progress is the daemon's.
+func TestServiceOfItsOwnAccountPassesThroughTheStateDirOnly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, pm := pretendServices(t)
+		spec := pretendService(t, "db", nil)
+		spec.Init = []string{"exit", "0", "1s"}
+		state := filepath.Dir(filepath.Dir(spec.DataDir))
+		if err := os.Chmod(state, 0o700); err != nil { // as the daemon makes it
+			t.Fatal(err)
+		}
+		m.Apply(oneService(spec))
+		synctest.Wait()
+		if _, _, mode := owner(t, initMarker(spec)); mode != 0o600 {
+			t.Errorf("init marker %v", mode)
+		}
+		advance(time.Second + readyPoll)
+		if !m.Ready("db") {
+			t.Fatalf("status %+v", serviceStatus(t, m, "db"))
+		}
+		id := uint32(pm.started("workload")[0].l.creds.uid)
+		for _, c := range []struct {
+			path     string
+			uid, gid uint32
+			mode     os.FileMode
+		}{
+			{state, 0, 0, os.ModeDir | 0o711},
+			{filepath.Dir(spec.DataDir), 0, 0, os.ModeDir | 0o711},
+			{spec.DataDir, id, id, os.ModeDir | 0o700},
+		} {
+			if uid, gid, mode := owner(t, c.path); uid != c.uid || gid != c.gid || mode != c.mode {
+				t.Errorf("%s: %d:%d %v, want %d:%d %v", c.path, uid, gid, mode, c.uid, c.gid, c.mode)
+			}
+		}
+		if _, err := os.Lstat(initMarker(spec)); !os.IsNotExist(err) {
+			t.Errorf("init marker after init: %v", err)
 		}
 	})
 }

@@ -14,6 +14,10 @@ import (
 type ServiceOptions struct {
 	Logger   *slog.Logger // default: slog.Default()
 	LogLines int          // lines kept per service; default 1000
+	LogBytes int          // of text kept per service; default 1 MiB
+	// Accounts gives each service without a user an account of its own; a daemon that
+	// is root needs it, one that is not runs everything as itself.
+	Accounts DynamicIDs
 }
 
 // Services runs the daemon's supervised services: long-running, stateful dependencies
@@ -21,10 +25,11 @@ type ServiceOptions struct {
 // start, a readiness check, restarts with the replicas' backoff and a graceful stop. They
 // see the host's /tmp and network, and are never scaled or routed to.
 type Services struct {
-	log   *slog.Logger
-	procs *processes
-	dial  dialFunc
-	svcs  table[*config.Service, ServiceStatus, *service]
+	log      *slog.Logger
+	procs    *processes
+	dial     dialFunc
+	accounts accountSource
+	svcs     table[*config.Service, ServiceStatus, *service]
 
 	mu      sync.Mutex
 	changed chan struct{}
@@ -52,17 +57,21 @@ func NewServices(opts ServiceOptions) *Services {
 }
 
 func newServices(opts ServiceOptions, st starter, dial dialFunc) *Services {
-	m := &Services{log: opts.Logger, procs: newProcesses(st), dial: dial, changed: make(chan struct{})}
+	m := &Services{log: opts.Logger, procs: newProcesses(st), dial: dial, accounts: newAccountSource(opts.Accounts), changed: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
 	if opts.LogLines <= 0 {
 		opts.LogLines = 1000
 	}
+	if opts.LogBytes <= 0 {
+		opts.LogBytes = defaultLogBytes
+	}
 	m.svcs = table[*config.Service, ServiceStatus, *service]{
 		kind:  "service",
 		log:   m.log,
 		lines: opts.LogLines,
+		bytes: opts.LogBytes,
 		start: func(spec *config.Service, logs *Logs, after <-chan struct{}) *service {
 			// A service removed a moment ago may still hold the data dir and its port:
 			// the new one starts once it has stopped.

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 
 	"faasd/config"
@@ -37,20 +36,28 @@ type Options struct {
 	// SecretsDir holds the secret values; replicas see those their function lists at
 	// SecretsMount.
 	SecretsDir string
+	// Accounts gives each function without a user an account of its own; a daemon that
+	// is root needs it, one that is not runs everything as itself.
+	Accounts DynamicIDs
+	// LogBytes bounds the output kept per function, besides LogLines; default 1 MiB.
+	LogBytes int
 }
 
 // Supervisor runs every function's replicas.
 type Supervisor struct {
-	log     *slog.Logger
-	exe     string
-	runDir  string
-	secrets string
-	iso     isolation
-	procs   *processes
-	locks   watcher
-	dial    dialFunc
-	ports   *ports
-	nextID  atomic.Int64
+	log      *slog.Logger
+	exe      string
+	runDir   string
+	run      *dir // runDir, root's: replica directories are made through it (dirs.go)
+	secrets  *secretCopies
+	accounts accountSource
+	iso      isolation
+	procs    *processes
+	locks    watcher
+	dial     dialFunc
+	owns     portCheck
+	ports    *ports
+	nextID   atomic.Int64
 
 	fns    table[*config.Function, Status, *function]
 	routes atomic.Pointer[routeTable]
@@ -72,32 +79,28 @@ func New(opts Options) (*Supervisor, error) {
 		}
 		opts.Exe = exe
 	}
-	runDir := filepath.Join(opts.StateDir, "run")
-	// Replicas of a previous daemon died with it (parent-death signal); their directories
-	// did not.
-	if err := os.RemoveAll(runDir); err != nil {
-		return nil, fmt.Errorf("clean %s: %w", runDir, err)
+	warnNotRoot(opts.Logger)
+	state, err := openStateDir(opts.StateDir)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(runDir, 0o711); err != nil {
-		return nil, fmt.Errorf("create %s: %w", runDir, err)
-	}
-	// The run directory must be traversable by the function users in the TMPDIR fallback.
-	_ = os.Chmod(runDir, 0o711)
-	probe := filepath.Join(runDir, ".probe")
-	if err := os.MkdirAll(probe, 0o755); err != nil {
+	defer state.close()
+	run, err := freshRunDir(state)
+	if err != nil {
 		return nil, err
 	}
 	st := newForkStarter(opts.Exe)
-	iso, err := st.probe(probe)
-	os.RemoveAll(probe)
-	if errors.Is(err, errors.ErrUnsupported) {
+	iso, err := probeIsolation(st, run, opts.Logger)
+	if err != nil {
+		run.close()
 		return nil, err
 	}
-	switch {
-	case iso == isolateTmpdir:
-		opts.Logger.Warn("no mount namespaces: replicas share /tmp and get TMPDIR pointing at a private directory instead; programs that write /tmp/.lock literally cannot run more than one replica", "err", err)
-	default:
-		opts.Logger.Info("replicas get a private /tmp", "isolation", iso.String())
+	if iso == isolateTmpdir {
+		// The replicas reach their directories by path, through the state dir.
+		if err := letPass(state, run); err != nil {
+			run.close()
+			return nil, err
+		}
 	}
 	if iso == isolateMountNS {
 		// The mount point of secrets must exist on the host; it stays empty there.
@@ -107,9 +110,46 @@ func New(opts Options) (*Supervisor, error) {
 	}
 	w, err := newLockWatcher(opts.Logger)
 	if err != nil {
+		run.close()
 		return nil, err
 	}
-	return newSupervisor(opts, iso, st, w, dialTCP), nil
+	return newSupervisor(opts, run, iso, st, w, dialTCP, ownsPort), nil
+}
+
+// freshRunDir empties STATE/run: replicas of a previous daemon died with it (parent-death
+// signal), their directories did not. RemoveAll neither follows nor leaves the tree
+// through a link a replica planted: it opens each directory relative to its parent,
+// without following links.
+func freshRunDir(state *dir) (*dir, error) {
+	if err := os.RemoveAll(state.join("run")); err != nil {
+		return nil, fmt.Errorf("clean %s: %w", state.join("run"), err)
+	}
+	run, err := state.mkdir("run", 0o700, -1, -1)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", state.join("run"), err)
+	}
+	return run, nil
+}
+
+// probeIsolation finds out how replicas can be isolated here, and says so.
+func probeIsolation(st *forkStarter, run *dir, log *slog.Logger) (isolation, error) {
+	probe, err := run.mkdir(".probe", 0o755, -1, -1)
+	if err != nil {
+		return 0, err
+	}
+	probe.close()
+	defer os.RemoveAll(run.join(".probe"))
+	iso, err := st.probe(run.join(".probe"))
+	if errors.Is(err, errors.ErrUnsupported) {
+		return iso, err
+	}
+	switch {
+	case iso == isolateTmpdir:
+		log.Warn("no mount namespaces: replicas share /tmp and get TMPDIR pointing at a private directory instead; programs that write /tmp/.lock literally cannot run more than one replica", "err", err)
+	default:
+		log.Info("replicas get a private /tmp", "isolation", iso.String())
+	}
+	return iso, nil
 }
 
 func (o Options) withDefaults() Options {
@@ -119,28 +159,35 @@ func (o Options) withDefaults() Options {
 	if o.LogLines <= 0 {
 		o.LogLines = 1000
 	}
+	if o.LogBytes <= 0 {
+		o.LogBytes = defaultLogBytes
+	}
 	return o
 }
 
 // newSupervisor assembles a supervisor from the parts of the host it uses; the tests
 // hand it pretend ones.
-func newSupervisor(opts Options, iso isolation, st starter, locks watcher, dial dialFunc) *Supervisor {
+func newSupervisor(opts Options, run *dir, iso isolation, st starter, locks watcher, dial dialFunc, owns portCheck) *Supervisor {
 	opts = opts.withDefaults()
 	s := &Supervisor{
-		log:     opts.Logger,
-		exe:     opts.Exe,
-		runDir:  filepath.Join(opts.StateDir, "run"),
-		secrets: opts.SecretsDir,
-		iso:     iso,
-		procs:   newProcesses(st),
-		locks:   locks,
-		dial:    dial,
-		ports:   newPorts(),
+		log:      opts.Logger,
+		exe:      opts.Exe,
+		runDir:   run.path,
+		run:      run,
+		secrets:  newSecretCopies(opts.SecretsDir),
+		accounts: newAccountSource(opts.Accounts),
+		iso:      iso,
+		procs:    newProcesses(st),
+		locks:    locks,
+		dial:     dial,
+		owns:     owns,
+		ports:    newPorts(),
 	}
 	s.fns = table[*config.Function, Status, *function]{
 		kind:  "function",
 		log:   s.log,
 		lines: opts.LogLines,
+		bytes: opts.LogBytes,
 		start: func(spec *config.Function, logs *Logs, _ <-chan struct{}) *function {
 			// A function removed a moment ago shares nothing with its successor (replica
 			// directories and ports are per replica), so the new one starts at once.
@@ -225,5 +272,9 @@ func (s *Supervisor) Scale(name string, n int) error {
 // ends first, the remaining processes are killed at once.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	err := s.fns.stop(ctx, s.procs)
-	return errors.Join(err, s.locks.close())
+	closed := s.run.close()
+	if errors.Is(closed, os.ErrClosed) {
+		closed = nil // stopped before
+	}
+	return errors.Join(err, s.locks.close(), closed)
 }

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,7 +21,7 @@ func realSupervisor(t *testing.T) (*Supervisor, *testkit.SyncBuffer) {
 	t.Helper()
 	bin := testkit.Bin(t)
 	log := &testkit.SyncBuffer{}
-	s, err := New(Options{StateDir: testkit.Dir(t), Exe: filepath.Join(bin, "faasd"), Logger: slog.New(slog.NewTextHandler(log, nil))})
+	s, err := New(Options{StateDir: testkit.Dir(t), Exe: filepath.Join(bin, "faasd"), Logger: slog.New(slog.NewTextHandler(log, nil)), Accounts: testAccounts(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,28 +243,23 @@ func TestApplyAndStatusDoNotWaitForABusyController(t *testing.T) {
 	})
 }
 
-func TestLogsKeepTheLastLines(t *testing.T) {
-	l := NewLogs(3)
-	for i := range 5 {
-		l.append(Line{Text: string(rune('a' + i))})
-	}
-	lines, next, changed := l.Read(0)
-	var got []string
-	for _, ln := range lines {
-		got = append(got, ln.Text)
-	}
-	if strings.Join(got, "") != "cde" || next != 5 {
-		t.Fatalf("got %v next %d", got, next)
-	}
-	select {
-	case <-changed:
-		t.Fatal("changed before a new line")
-	default:
-	}
-	l.append(Line{Text: "f"})
-	<-changed
-	lines, _, _ = l.Read(next)
-	if len(lines) != 1 || lines[0].Text != "f" || lines[0].Seq != 5 {
-		t.Fatalf("follow read %+v", lines)
+// A root daemon writes below its state dir on everyone's behalf: a state dir that another
+// account may write in could have run/ swapped for a link between two of its calls.
+func TestStateDirOthersCanWriteInIsRefused(t *testing.T) {
+	for name, prepare := range map[string]func(string) error{
+		"writable by all":       func(d string) error { return os.Chmod(d, 0o777) },
+		"another account's":     func(d string) error { return os.Chown(d, 65534, 65534) },
+		"writable by its group": func(d string) error { return os.Chmod(d, 0o775) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			state := testkit.Dir(t)
+			if err := prepare(state); err != nil {
+				t.Fatal(err)
+			}
+			_, err := New(Options{StateDir: state, Exe: filepath.Join(testkit.Bin(t), "faasd"), Logger: discard, Accounts: testAccounts(t)})
+			if err == nil || !strings.Contains(err.Error(), "needs it root's, writable by root alone") {
+				t.Fatalf("New = %v", err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // control is how the daemon reaches the goroutine of one function or service without ever
@@ -59,28 +60,34 @@ type specType[P any] interface{ Equal(P) bool }
 type unit[P, S any] interface{ ctl() *control[P, S] }
 
 // table is the bookkeeping that functions and services share: the units by name, the
-// removed ones until they have stopped, and the output of each, which outlives it so that
-// a removed one's logs stay readable.
+// removed ones until they have stopped, and the output of each, which outlives it for
+// keepLogs so that a removed one's logs stay readable a while.
 type table[P specType[P], S any, U unit[P, S]] struct {
-	kind  string // "function" or "service", also the key of the log attribute
-	log   *slog.Logger
-	lines int // kept per unit
+	kind     string // "function" or "service", also the key of the log attribute
+	log      *slog.Logger
+	lines    int           // kept per unit
+	bytes    int           // of text kept per unit
+	keepLogs time.Duration // after a removed unit has stopped; default keepRemovedLogs
 	// start starts a new unit. after is closed once the last removed unit of the same
 	// name has stopped (nil: there was none).
 	start func(spec P, logs *Logs, after <-chan struct{}) U
 	// changed is called, with the table locked, after every change of the set of units.
 	changed func(units map[string]U)
 
-	mu    sync.Mutex
-	units map[string]U
-	gone  []U // removed, maybe still stopping
-	logs  map[string]*Logs
+	mu      sync.Mutex
+	units   map[string]U
+	gone    []U // removed, maybe still stopping
+	logs    map[string]*Logs
+	stopped chan struct{} // closed by stop
 }
 
 func (t *table[P, S, U]) init() {
-	t.units, t.logs = map[string]U{}, map[string]*Logs{}
+	t.units, t.logs, t.stopped = map[string]U{}, map[string]*Logs{}, make(chan struct{})
 	if t.changed == nil {
 		t.changed = func(map[string]U) {}
+	}
+	if t.keepLogs == 0 {
+		t.keepLogs = keepRemovedLogs
 	}
 }
 
@@ -95,6 +102,7 @@ func (t *table[P, S, U]) apply(specs map[string]P) {
 			u.ctl().stop()
 			t.gone = append(t.gone, u)
 			delete(t.units, name)
+			go t.forgetLogs(name, u, t.logs[name])
 		}
 	}
 	t.gone = slices.DeleteFunc(t.gone, func(u U) bool { return isClosed(u.ctl().done) })
@@ -108,13 +116,31 @@ func (t *table[P, S, U]) apply(specs map[string]P) {
 		}
 		logs := t.logs[name]
 		if logs == nil {
-			logs = NewLogs(t.lines)
+			logs = newLogs(t.lines, t.bytes)
 			t.logs[name] = logs
 		}
 		t.log.Info(t.kind+" added", t.kind, name)
 		t.units[name] = t.start(spec, logs, t.goneDone(name))
 	}
 	t.changed(t.units)
+}
+
+// forgetLogs frees the output of a removed unit keepLogs after it has stopped, unless a
+// unit of the same name has come back and writes to it again.
+func (t *table[P, S, U]) forgetLogs(name string, u U, logs *Logs) {
+	<-u.ctl().done
+	timer := time.NewTimer(t.keepLogs)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-t.stopped:
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, back := t.units[name]; !back && t.logs[name] == logs {
+		delete(t.logs, name)
+	}
 }
 
 // goneDone returns a channel closed once the last removed unit of a name has stopped, or
@@ -176,6 +202,9 @@ func (t *table[P, S, U]) stop(ctx context.Context, procs *processes) error {
 	all := append(slices.Collect(maps.Values(t.units)), t.gone...)
 	for _, u := range all {
 		u.ctl().stop()
+	}
+	if !isClosed(t.stopped) {
+		close(t.stopped)
 	}
 	t.units, t.gone = map[string]U{}, nil
 	t.changed(t.units)

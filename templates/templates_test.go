@@ -87,7 +87,7 @@ func TestWriteTemplateModes(t *testing.T) {
 	for p, want := range map[string]os.FileMode{dir: 0o755, filepath.Join(dir, "handler.sh"): 0o755} {
 		info, err := os.Stat(p)
 		if err != nil || info.Mode().Perm() != want {
-			t.Errorf("%s: %v %v, want %v (replicas run as nobody)", p, info.Mode().Perm(), err, want)
+			t.Errorf("%s: %v %v, want %v (replicas run as unprivileged accounts)", p, info.Mode().Perm(), err, want)
 		}
 	}
 	if err := writeTemplate(dir, files); err == nil {

@@ -5,7 +5,7 @@
 //	go run ./bench/classic [-rounds 3] [-duration 5s] [-c 8]
 //
 // Rounds alternate between the two so that the machine's noise hits both. It needs root
-// (replicas run as nobody in their own mount namespace) and uses 127.0.0.1 only.
+// (replicas run as unprivileged accounts in their own mount namespaces) and uses 127.0.0.1 only.
 package main
 
 import (

@@ -63,7 +63,7 @@ type options struct {
 func main() {
 	var o options
 	flag.IntVar(&o.n, "n", 20, "cold samples per function (and as many direct starts)")
-	flag.StringVar(&o.python, "python", "/usr/bin/python3", "interpreter of the Python function; must be readable by the function user (nobody)")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "interpreter of the Python function; must be readable by the function's unprivileged account")
 	flag.DurationVar(&o.zeroDuration, "zero-duration", time.Second, "idle time before a function scales to zero")
 	flag.DurationVar(&o.downWindow, "down-window", time.Second, "the daemon's scale_down_window; a wake from zero is held that long before zero-duration can end it")
 	flag.DurationVar(&o.idleTimeout, "idle-timeout", 15*time.Second, "how long to wait for scale to zero before falling back to daemon restarts")

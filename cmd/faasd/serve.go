@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"faasd/accounts"
 	"faasd/catalog"
 	"faasd/config"
 	"faasd/filewatch"
@@ -57,9 +58,13 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := os.MkdirAll(state.Root, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log})
+	ids, err := dynamicAccounts(cfg.Gateway, state)
+	if err != nil {
+		return err
+	}
+	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log, Accounts: ids})
 	defer func() { stopWithin(sigs.forced, stopLimit, "stop services", svcs.Stop, log) }()
-	sup, err := supervisor.New(supervisor.Options{StateDir: state.Root, SecretsDir: state.Secrets(), Logger: log})
+	sup, err := supervisor.New(supervisor.Options{StateDir: state.Root, SecretsDir: state.Secrets(), Logger: log, Accounts: ids})
 	if err != nil {
 		return err
 	}
@@ -130,6 +135,16 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	}
 	notes := notifyServing(sigs.stopping, log, sup, svcs, cat, ln.Addr().String())
 	return serveUntilStopped(cfg, cat, svcs, served, sigs, notes, log)
+}
+
+// dynamicAccounts hands out the accounts of their own that functions and services without
+// a user get. Only root can run programs as other accounts: for a daemon that is not,
+// there is none.
+func dynamicAccounts(g config.Gateway, state statedir.Layout) (supervisor.DynamicIDs, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	return accounts.Open(state.Users(), g.UserRange)
 }
 
 // basicAuth is what /system and /ui require, when the configuration asks for auth: the

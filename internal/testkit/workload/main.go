@@ -3,8 +3,12 @@
 // make it misbehave on request.
 //
 // Environment: VERSION (echoed), READY_DELAY (Go duration before the lock is written),
-// NO_LOCK=1 (never ready), IGNORE_TERM=1 (needs SIGKILL), EXIT_AT_START=N (exit at once),
-// RECORD_FILE (where /record appends the X-Call-Id of every call it finished).
+// NO_LOCK=1 (never ready), NO_LISTEN=1 (writes its lock but never binds its port),
+// IGNORE_TERM=1 (needs SIGKILL), EXIT_AT_START=N (exit at once), RECORD_FILE (where
+// /record appends the X-Call-Id of every call it finished).
+//
+// /fs and /kill do what a hostile function would try on the machine, as the function's
+// account: read, write and link files, signal processes.
 package main
 
 import (
@@ -30,10 +34,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "exiting at start as asked")
 		os.Exit(n)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	var ln net.Listener
+	if os.Getenv("NO_LISTEN") != "1" {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", info)
@@ -75,6 +82,16 @@ func main() {
 		}
 	})
 	mux.HandleFunc("/ws", websocketEcho)
+	mux.HandleFunc("/fs", fileOp)
+	mux.HandleFunc("/kill", func(w http.ResponseWriter, r *http.Request) {
+		pid, _ := strconv.Atoi(r.URL.Query().Get("pid"))
+		sig, _ := strconv.Atoi(r.URL.Query().Get("sig"))
+		if err := syscall.Kill(pid, syscall.Signal(sig)); err != nil {
+			http.Error(w, err.Error(), http.StatusForbidden)
+			return
+		}
+		fmt.Fprintln(w, "signalled", pid)
+	})
 	mux.HandleFunc("/spawn", func(w http.ResponseWriter, _ *http.Request) {
 		// A child in the same process group that outlives requests.
 		cmd := exec.Command("sleep", "1000")
@@ -109,7 +126,44 @@ func main() {
 		}
 		fmt.Println("ready on port", os.Getenv("PORT"))
 	}()
+	for ln == nil {
+		time.Sleep(time.Hour) // until a signal ends it
+	}
 	http.Serve(ln, mux)
+}
+
+// fileOp does one file operation of ?op= as the workload's account: read ?path=, write the
+// body to ?path=, symlink ?path= to ?target=, rename ?target= to ?path=. A refusal is 403
+// with the error.
+func fileOp(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	path, target := q.Get("path"), q.Get("target")
+	var err error
+	switch q.Get("op") {
+	case "read":
+		var b []byte
+		if b, err = os.ReadFile(path); err == nil {
+			w.Write(b)
+			return
+		}
+	case "write":
+		var b []byte
+		if b, err = io.ReadAll(r.Body); err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+	case "symlink":
+		err = os.Symlink(target, path)
+	case "rename":
+		err = os.Rename(target, path)
+	default:
+		http.Error(w, "op: read, write, symlink or rename", http.StatusBadRequest)
+		return
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	fmt.Fprintln(w, "done")
 }
 
 // info answers with what the tests check: who served, what arrived, what it sees.
