@@ -30,8 +30,16 @@ deps:
 test-deps:
 	./scripts/install-deps.sh chromium systemd
 
+# Root is needed once, for the packages (sudo make deps); faasd itself runs as whoever
+# starts it: as you, every function and MariaDB run as you; as root, each function gets an
+# account of its own and MariaDB runs as mysql.
 run: deps build examples
 	@echo "faasd: the example stack on http://127.0.0.1:8080 (frank-says, guestbook on MariaDB, hello-go, stronghash, wordcount)"
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		echo "  as root: each function runs as an account of its own, MariaDB as mysql"; \
+	else \
+		echo "  as $$(id -un): every function and MariaDB run as you; no root needed now that the packages are installed"; \
+	fi
 	@echo "  API login: admin, password in .faasd/credentials/basic-auth-password (or: bin/faasd login -f faasd.toml)"
 	@echo "  Web UI: http://127.0.0.1:8080/ui/ (log in as admin with that password)"
 	@echo "  Ctrl-C stops everything"

@@ -23,7 +23,8 @@ done
 
 echo "install-deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps: these Debian packages are missing:$missing; run this as root" >&2
+	echo "install-deps: these Debian packages are missing:$missing" >&2
+	echo "install-deps: installing them needs root, once: sudo make deps (faasd itself then runs without root: make run)" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
