@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS    := osusergo,netgo
 
 # Packages with concurrency run under the race detector.
-UNIT := ./config/... ./cgroup/... ./systemd/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
+UNIT := ./config/... ./accounts/... ./cgroup/... ./systemd/... ./supervisor/... ./proxy/... ./queue/... ./api/... ./catalog/... ./scaler/... ./watchdog/... ./stack/... ./export/... ./webui/... ./cmd/... \
         ./client/... ./cliconfig/... ./deploy/... ./filewatch/... ./gate/... ./statedir/... ./templates/... ./internal/... \
         ./program/...
 
