@@ -557,3 +557,30 @@ func TestReplicaEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// A ready replica whose port comes to be another process's (it closed its listener and
+// another program bound the port) is killed at the next health probe, and so out of
+// routing, rather than marked unhealthy and served until replaced.
+func TestReplicaWhosePortChangesHandsIsKilledAtTheNextProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, m := pretendSupervisor(t)
+		s.Apply(one(pretendFunction(t, "fn", nil)))
+		synctest.Wait()
+		old := m.started("workload")[0]
+		old.deafen()
+		m.mu.Lock()
+		m.ports["127.0.0.1:"+old.env["PORT"]] = &program{pid: 4242}
+		m.mu.Unlock()
+		advance(time.Second)
+		if sigs := old.signalsSeen(); len(sigs) != 1 || sigs[0].sig != syscall.SIGKILL {
+			t.Errorf("the replica got %v, want SIGKILL", sigs)
+		}
+		st := status(t, s, "fn")
+		if st.Failures != 1 || !strings.Contains(st.LastError, "is held by pid 4242, outside the replica") {
+			t.Errorf("status %+v", st)
+		}
+		if eps := endpoints(t, s, "fn"); slices.Contains(eps, "1") {
+			t.Errorf("endpoints %v still route to the replica", eps)
+		}
+	})
+}

@@ -99,9 +99,8 @@ func (r *replica) live(s *Supervisor, events chan<- event, out output, log *slog
 	ctx, cancel := context.WithTimeout(context.Background(), r.spec.ReadinessTimeout)
 	defer cancel()
 	readiness := make(chan error, 1)
-	go func() {
-		readiness <- r.awaitReady(ctx, s.dial, locks, func() error { return s.owns(p.group, p.pid, r.port) })
-	}()
+	owned := func() error { return s.owns(p.group, p.pid, r.port) }
+	go func() { readiness <- r.awaitReady(ctx, s.dial, locks, owned) }()
 	select {
 	case err := <-readiness:
 		if err != nil {
@@ -115,7 +114,7 @@ func (r *replica) live(s *Supervisor, events chan<- event, out output, log *slog
 		return r.leave(p, log)
 	}
 	events <- event{kind: evReady, r: r}
-	return r.serve(s.dial, p, locks, events, log)
+	return r.serve(s.dial, p, locks, events, owned, log)
 }
 
 // awaitReady returns once the lock file exists and the port accepts a connection from the
@@ -154,8 +153,10 @@ func (r *replica) locked() bool {
 
 // serve watches a ready replica until it exits or is told to leave. A removed lock file,
 // or a port dead on two probes in a row, makes it unhealthy: the controller starts a
-// replacement and retires this one once that is ready.
-func (r *replica) serve(dial dialFunc, p *process, locks <-chan lockEvent, events chan<- event, log *slog.Logger) error {
+// replacement and retires this one once that is ready. A port that someone else holds
+// (the replica closed its listener, another process bound the port) ends it at once:
+// requests must not go on to whoever that is.
+func (r *replica) serve(dial dialFunc, p *process, locks <-chan lockEvent, events chan<- event, owned func() error, log *slog.Logger) error {
 	var probe <-chan time.Time
 	if r.spec.HealthInterval > 0 {
 		t := time.NewTicker(r.spec.HealthInterval)
@@ -172,6 +173,11 @@ func (r *replica) serve(dial dialFunc, p *process, locks <-chan lockEvent, event
 		case <-probe:
 			if alive(dial, r.endpoint.Addr) {
 				dead = 0
+				if err := owned(); errors.Is(err, errPortTaken) {
+					log.Warn("killing replica", "reason", err)
+					p.kill()
+					return err
+				}
 			} else if dead++; dead == 2 {
 				events <- event{kind: evUnhealthy, r: r, err: errNotAlive}
 			}
