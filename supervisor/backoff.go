@@ -22,7 +22,7 @@ type backoff struct {
 // returns the pause before the next start.
 func (b *backoff) failed(err error, readyAt time.Time) time.Duration {
 	now := time.Now()
-	if !readyAt.IsZero() && now.Sub(readyAt) >= stableAfter {
+	if ranStable(readyAt, now) {
 		b.failures = 1
 	} else {
 		b.failures++
@@ -31,6 +31,12 @@ func (b *backoff) failed(err error, readyAt time.Time) time.Duration {
 	delay := min(baseBackoff<<min(b.failures-1, 20), maxBackoff)
 	b.retryAt = now.Add(delay)
 	return delay
+}
+
+// ranStable reports whether a run ready since readyAt (zero: never) and ending at now was
+// stable: its end is not a fast failure.
+func ranStable(readyAt, now time.Time) bool {
+	return !readyAt.IsZero() && now.Sub(readyAt) >= stableAfter
 }
 
 // pause is how long a start must still wait.

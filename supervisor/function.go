@@ -76,6 +76,10 @@ type function struct {
 	stopping bool
 	backoff  backoff
 	retry    *time.Timer
+	// failingSince is the first fast failure since a replica was last ready, the function
+	// last went to zero or its spec changed; zero: not failing. The end of a stable run
+	// alone does not make a function failing: its replacement starts at once.
+	failingSince time.Time
 }
 
 func newFunction(s *Supervisor, spec *config.Function, logs *Logs) *function {
@@ -133,6 +137,7 @@ func (f *function) handle(ev event) {
 		if r.state == starting {
 			r.state = ready
 			r.readyAt = time.Now()
+			f.failingSince = time.Time{}
 			f.log.Info("replica ready", "replica", r.id, "port", r.port, "after", time.Since(r.started).Round(time.Microsecond))
 		}
 	case evUnhealthy:
@@ -156,6 +161,10 @@ func (f *function) handle(ev event) {
 			return
 		}
 		f.desired = ev.n
+		if ev.n == 0 {
+			// Asleep, it is not failing: the request that wakes it waits for a new try.
+			f.failingSince = time.Time{}
+		}
 		f.backoff.retryNow()
 		ev.reply <- nil
 	case evRetry:
@@ -172,6 +181,7 @@ func (f *function) update(spec *config.Function) {
 	f.gen++
 	f.desired = clampDesired(f.desired, spec.Scale)
 	f.backoff.reset()
+	f.failingSince = time.Time{}
 	f.route.spec.Store(spec)
 	f.log.Info("spec changed: rolling replicas over", "generation", f.gen)
 }
@@ -206,6 +216,10 @@ func (f *function) failed(id int, readyAt time.Time, err error) {
 	if err == nil {
 		err = errors.New("exited")
 	}
+	now := time.Now()
+	if f.failingSince.IsZero() && !ranStable(readyAt, now) {
+		f.failingSince = now
+	}
 	delay := f.backoff.failed(err, readyAt)
 	f.log.Warn("replica failed", "replica", id, "err", err, "failures", f.backoff.failures, "restart_in", delay)
 }
@@ -216,7 +230,7 @@ func (f *function) reconcile() {
 	current = f.scaleDown(current)
 	f.scaleUp(f.desired - len(current))
 	f.rollOver(obsolete, countReady(current))
-	f.publishEndpoints()
+	f.publishRoute()
 }
 
 // sortReplicas sorts the replicas that are not leaving into current ones (of the current
@@ -356,7 +370,9 @@ func (f *function) retire(r *replica) {
 	close(r.stop)
 }
 
-func (f *function) publishEndpoints() {
+// publishRoute publishes the ready endpoints and whether the function is failing when
+// either changed, so that requests held for a replica learn of both at once.
+func (f *function) publishRoute() {
 	var eps []*Endpoint
 	for _, r := range f.replicas {
 		if r.state == ready || r.state == unhealthy {
@@ -364,11 +380,15 @@ func (f *function) publishEndpoints() {
 		}
 	}
 	slices.SortFunc(eps, func(a, b *Endpoint) int { return cmp.Compare(a.Replica, b.Replica) })
-	old, _ := f.route.Endpoints()
-	if slices.Equal(old, eps) {
+	var failing *Failing
+	if !f.failingSince.IsZero() && !f.stopping {
+		failing = &Failing{Since: f.failingSince, Failures: f.backoff.failures, LastError: f.backoff.lastError, RetryAt: f.backoff.retryAt}
+	}
+	old := f.route.set.Load()
+	if slices.Equal(old.eps, eps) && (old.failing == nil) == (failing == nil) && (failing == nil || *old.failing == *failing) {
 		return
 	}
-	f.route.publish(eps)
+	f.route.publish(eps, failing)
 }
 
 func (f *function) publishStatus() {
@@ -396,7 +416,7 @@ func (f *function) publishStatus() {
 		st.State = "scaled to zero"
 	case st.Ready >= f.desired:
 		st.State = "ready"
-	case f.backoff.failures > 0:
+	case !f.failingSince.IsZero():
 		st.State = "failing"
 	default:
 		st.State = "starting"

@@ -3,12 +3,14 @@ package supervisor
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"faasd/config"
 )
 
-// Route is what the proxy sees of one function: its spec and its ready endpoints. Every
-// read is lock-free; the function's controller replaces the endpoint set as a whole.
+// Route is what the proxy sees of one function: its spec, its ready endpoints and whether
+// its replicas keep failing. Every read is lock-free; the function's controller replaces
+// the endpoint set, with the failure, as a whole.
 type Route struct {
 	Name string
 	Logs *Logs
@@ -21,7 +23,17 @@ type Route struct {
 
 type endpointSet struct {
 	eps     []*Endpoint
+	failing *Failing      // nil unless the function is failing
 	changed chan struct{} // closed when this set is replaced
+}
+
+// Failing says why a function's replicas keep failing, as a caller is told while no
+// replica is ready.
+type Failing struct {
+	Since     time.Time // the first fast failure of this run of them
+	Failures  int       // fast failures in a row
+	LastError string
+	RetryAt   time.Time // when the next replica starts; past: one is starting now
 }
 
 func newRoute(spec *config.Function, logs *Logs) *Route {
@@ -41,6 +53,18 @@ func (r *Route) Endpoints() ([]*Endpoint, <-chan struct{}) {
 	return s.eps, s.changed
 }
 
+// Failing returns why the function fails when it also has no ready endpoint, so that a
+// call cannot be served until a replica stops failing; nil otherwise. A failing function
+// whose older replicas still serve (a broken spec rolling over) keeps serving. It reads
+// the same set as Endpoints, so a change of either closes Endpoints' channel.
+func (r *Route) Failing() *Failing {
+	s := r.set.Load()
+	if len(s.eps) > 0 {
+		return nil
+	}
+	return s.failing
+}
+
 // Gone reports whether the function was removed; waiters should give up.
 func (r *Route) Gone() bool { return r.gone.Load() }
 
@@ -52,8 +76,8 @@ func (r *Route) Wake() {
 	}
 }
 
-func (r *Route) publish(eps []*Endpoint) {
-	old := r.set.Swap(&endpointSet{eps: eps, changed: make(chan struct{})})
+func (r *Route) publish(eps []*Endpoint, failing *Failing) {
+	old := r.set.Swap(&endpointSet{eps: eps, failing: failing, changed: make(chan struct{})})
 	close(old.changed)
 }
 

@@ -20,5 +20,11 @@ func (r *Route) SetEndpoints(addrs ...string) {
 	for i, a := range addrs {
 		eps[i] = newEndpoint(a, strconv.Itoa(i+1))
 	}
-	r.publish(eps)
+	r.publish(eps, r.set.Load().failing)
+}
+
+// SetFailing publishes a static route's function as failing (nil: recovered), keeping its
+// endpoints, and wakes waiters.
+func (r *Route) SetFailing(f *Failing) {
+	r.publish(r.set.Load().eps, f)
 }
