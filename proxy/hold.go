@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 
 	"faasd/supervisor"
@@ -15,12 +17,33 @@ var (
 	errWakeLimit = errors.New("no replica became ready in time")
 )
 
+// failingError answers a call to a function that has no ready replica while its replicas
+// keep failing: holding the call would only wait out the hold timeout.
+type failingError struct{ f *supervisor.Failing }
+
+func (e *failingError) Error() string {
+	next := "a replica is starting now"
+	if wait := time.Until(e.f.RetryAt); wait > 0 {
+		next = "the next replica starts in " + wait.Round(time.Millisecond).String()
+	}
+	return fmt.Sprintf("failing, no replica is ready: %s (%d failures in a row over %s; %s)",
+		e.f.LastError, e.f.Failures, time.Since(e.f.Since).Round(time.Millisecond), next)
+}
+
+// retryAfter is the Retry-After of the answer: whole seconds until the next replica
+// starts, at least 1.
+func (e *failingError) retryAfter() string {
+	return strconv.FormatFloat(max(1, math.Ceil(time.Until(e.f.RetryAt).Seconds())), 'f', 0, 64)
+}
+
 // acquire returns a ready endpoint of route with the request counted in flight on it,
 // holding the request while the function has none: it wakes a function at zero and waits
 // for the supervisor to publish a ready replica (a channel closes; nothing polls). The
 // wait is bounded by the hold timeout, the request's context, the function's deadline
-// (unless zero) and a cap on held requests. A function with a ready replica costs no
-// allocation here: the context and timers exist only while a request is held.
+// (unless zero) and a cap on held requests, and ends at once with a *failingError when
+// the function is failing or turns failing while it waits. A function with a ready
+// replica costs no allocation here: the context and timers exist only while a request
+// is held.
 //
 // A client whose context needs a watch to end when it leaves (client, if not nil) gets
 // one once the request is held.
@@ -54,6 +77,9 @@ func (p *Proxy) acquire(ctx context.Context, deadline time.Time, route *supervis
 		}
 		if route.Gone() {
 			return nil, 0, errGone
+		}
+		if f := route.Failing(); f != nil {
+			return nil, 0, &failingError{f}
 		}
 		if timeout == nil {
 			if n := c.held.Add(1); p.maxHeld > 0 && n > int64(p.maxHeld) {

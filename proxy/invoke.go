@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -70,6 +71,13 @@ func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor
 	}
 	cl.id, cl.startStr = callStamp(r.Header.Get("X-Call-Id"), cl.start)
 	cl.watcher, _ = w.(clientWatcher)
+	if f := route.Failing(); f != nil {
+		// Turned away before it counts as load: the scaler would otherwise start more
+		// replicas of what fails, and each of its scales would cut the backoff short.
+		cl.status = p.fail(&cl, &failingError{f})
+		cl.c.turnedAway(cl.status, time.Since(cl.start))
+		return
+	}
 	cl.c.begin()
 	defer func() { cl.c.end(cl.status, time.Since(cl.start)) }()
 
@@ -211,6 +219,8 @@ func (p *Proxy) fail(cl *call, err error) int {
 		mbe    *http.MaxBytesError
 		ne     net.Error
 		be     *clientBodyError
+		fe     *failingError
+		level  = slog.LevelWarn
 	)
 	switch {
 	case cl.r.ContentLength > p.maxBody:
@@ -224,6 +234,10 @@ func (p *Proxy) fail(cl *call, err error) int {
 		status = http.StatusTooManyRequests
 	case errors.Is(err, errWakeLimit):
 		status = http.StatusServiceUnavailable
+	case errors.As(err, &fe):
+		status = http.StatusServiceUnavailable
+		// The supervisor logs each failure; a line per call turned away would flood.
+		err, level = fe, slog.LevelDebug
 	case errors.Is(cl.r.Context().Err(), context.Canceled):
 		// The client went away; nobody reads an answer.
 		return 499
@@ -235,9 +249,12 @@ func (p *Proxy) fail(cl *call, err error) int {
 	default:
 		status = http.StatusBadGateway
 	}
-	p.log.Warn("invocation failed", "function", cl.route.Name, "status", status, "err", err)
+	p.log.Log(cl.r.Context(), level, "invocation failed", "function", cl.route.Name, "status", status, "err", err)
 	h := cl.w.Header()
 	clear(h)
+	if fe != nil {
+		h.Set("Retry-After", fe.retryAfter())
+	}
 	if status == http.StatusRequestEntityTooLarge {
 		// The rest of the body is not read: the connection cannot carry another request.
 		h.Set("Connection", "close")

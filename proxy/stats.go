@@ -15,7 +15,7 @@ import (
 
 // Stats are a function's request counters as the scaler, the API and the UI read them.
 type Stats struct {
-	Requests   uint64        // started, since the daemon started
+	Requests   uint64        // started, since the daemon started; not those turned away for a failing function
 	InFlight   int64         // being served or waiting for a replica
 	Held       int64         // waiting for a replica right now
 	ColdStarts uint64        // requests that had to wait for a replica
@@ -63,8 +63,20 @@ func (c *counters) begin() {
 
 func (c *counters) end(code int, d time.Duration) {
 	c.inflight.Add(-1)
-	c.completed.Add(1)
 	c.latency.Observe(d)
+	c.finished(code, d)
+}
+
+// turnedAway counts a call answered at once, without a replica, because its function is
+// failing: in the metrics by its code and as an invocation, but not as load for the
+// scaler (started, in flight) nor in the latency of the function's answers.
+func (c *counters) turnedAway(code int, d time.Duration) {
+	c.startedMetric.Inc()
+	c.finished(code, d)
+}
+
+func (c *counters) finished(code int, d time.Duration) {
+	c.completed.Add(1)
 	c.mu.Lock()
 	m := c.byCode[code]
 	if m == nil {
