@@ -6,8 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,5 +250,96 @@ func TestLoadIsSpreadOverReplicas(t *testing.T) {
 	wg.Wait()
 	if len(seen) != 3 {
 		t.Fatalf("3 concurrent requests went to %d replicas: %v", len(seen), seen)
+	}
+}
+
+// A function whose replicas keep failing is answered at once with why, instead of holding
+// callers for scale_from_zero_timeout; the requests already held are answered when it
+// turns failing; its 503s are no load for the scaler; fixed, it serves again.
+func TestFailingFunctionIsAnsweredAtOnceAndRecovers(t *testing.T) {
+	app, m := testkit.Dir(t), marker(t)
+	program := func(script string) {
+		tmp := filepath.Join(app, "server.new")
+		if err := os.WriteFile(tmp, []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(app, "server")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	workload := filepath.Join(testkit.Bin(t), "workload")
+	program("NO_LOCK=1 exec " + workload) // starts and is never ready
+	d := testkit.StartDaemon(t, fmt.Sprintf(`[functions.flaky]
+workdir = %q
+command = ["./server"]
+env = { MARKER = %q }
+readiness_timeout = "2m"
+labels = { "com.openfaas.scale.max" = "4" }
+`, app, m), testkit.Options{Gateway: `scale_from_zero_timeout = "2m"
+scale_down_window = "3s"`})
+	// Held or not, a caller that waited for the hold to time out would give up first.
+	client := &http.Client{Timeout: 30 * time.Second}
+	call := func() (*http.Response, string, error) {
+		resp, err := client.Get(d.URL + "/function/flaky/")
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body), nil
+	}
+	failingAnswer := func(lastError string) {
+		t.Helper()
+		resp, body, err := call()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if resp.StatusCode != http.StatusServiceUnavailable || err != nil || retry < 1 || retry > 30 ||
+			!strings.HasPrefix(body, "function flaky: failing, no replica is ready: ") || !strings.Contains(body, lastError) {
+			t.Errorf("%d Retry-After %q %q, want 503 with a Retry-After and %q", resp.StatusCode, resp.Header.Get("Retry-After"), body, lastError)
+		}
+	}
+
+	// Three calls wait while the replica starts, which it never finishes: it is killed.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { failingAnswer("process exited: signal: killed") })
+	}
+	testkit.WaitFor(t, 20*time.Second, "3 calls held", func() bool { return d.Metric("faasd_requests_held", "flaky") == 3 })
+	program(`echo "cannot read /etc/flaky.conf" >&2; exit 2`) // from now on, a crash loop
+	for _, pid := range testkit.ProcessesWith(m) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	wg.Wait()
+
+	// Crash-looping, it answers a new call at once with the reason.
+	testkit.WaitFor(t, 20*time.Second, "the crash loop's reason", func() bool {
+		lastError, _ := getStatus(t, d, "flaky").raw["lastError"].(string)
+		return strings.Contains(lastError, "cannot read /etc/flaky.conf")
+	})
+	failingAnswer("process exited: exit status 2: cannot read /etc/flaky.conf")
+
+	// 25 calls a second would ask for 4 replicas of a function that serves them; turned
+	// away, they ask for none.
+	load := testkit.StartLoad(d.URL+"/function/flaky/", 25, 5)
+	holdsAt(t, d, "flaky", 1, 4)
+	load.Stop()
+	if load.OK.Load() != 0 || load.Failed.Load() < 50 {
+		t.Errorf("under load: %d answered 200, %d not", load.OK.Load(), load.Failed.Load())
+	}
+	if n := d.MetricWith("gateway_function_invocation_total", "function_name", "flaky.openfaas-fn", "code", "503"); n < 54 {
+		t.Errorf("gateway_function_invocation_total code 503 = %v, want every call turned away", n)
+	}
+
+	// Fixed, the next try starts it, and it serves.
+	program("exec " + workload)
+	testkit.WaitFor(t, 40*time.Second, "flaky answering 200 once fixed", func() bool {
+		resp, _, err := call()
+		return err == nil && resp.StatusCode == 200
+	})
+	if st := getStatus(t, d, "flaky"); st.raw["status"] != "ready" || st.AvailableReplicas != 1 {
+		t.Errorf("recovered: %+v", st.raw)
 	}
 }

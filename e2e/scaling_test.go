@@ -130,15 +130,15 @@ func TestManualScaleToZeroRightAfterTrafficHolds(t *testing.T) {
 	if code, body := d.API("POST", "/system/scale-function/calm", `{"replicas": 0}`); code != 202 {
 		t.Fatalf("scale to 0: %d %s", code, body)
 	}
-	holdsAtZero(t, d, "calm", 5)
+	holdsAt(t, d, "calm", 0, 5)
 	if strings.Contains(d.Log(), `msg=scaled function=calm from=0`) {
 		t.Errorf("the autoscaler raised calm from zero:\n%s", d.Log())
 	}
 }
 
-// holdsAtZero watches a function for the given number of autoscaler ticks, counted on
-// the daemon's own history, and fails as soon as its desired count is not 0.
-func holdsAtZero(t *testing.T, d *testkit.Daemon, name string, ticks uint64) {
+// holdsAt watches a function for the given number of autoscaler ticks, counted on the
+// daemon's own history, and fails as soon as its desired count is not replicas.
+func holdsAt(t *testing.T, d *testkit.Daemon, name string, replicas int, ticks uint64) {
 	t.Helper()
 	var last uint64
 	seq := func() uint64 {
@@ -152,8 +152,8 @@ func holdsAtZero(t *testing.T, d *testkit.Daemon, name string, ticks uint64) {
 	}
 	start := seq()
 	testkit.WaitFor(t, time.Duration(ticks+5)*time.Second, fmt.Sprintf("%d ticks of the autoscaler", ticks), func() bool {
-		if st := getStatus(t, d, name); st.Replicas != 0 {
-			t.Fatalf("%s at %d replicas after a scale to 0", name, st.Replicas)
+		if st := getStatus(t, d, name); st.Replicas != replicas {
+			t.Fatalf("%s at %d replicas, want it held at %d", name, st.Replicas, replicas)
 		}
 		return seq() >= start+ticks
 	})

@@ -172,7 +172,7 @@ func TestUIDeploysInvokesScalesAndKeepsSecrets(t *testing.T) {
 	b.Type("#scale-replicas", "0")
 	b.Click("#scale-submit")
 	b.WaitFor(10*time.Second, "web at zero", q(`tr[data-fn="web"] .replicas`)+`?.textContent === "0 / 0"`)
-	holdsAtZero(t, d, "web", 4)
+	holdsAt(t, d, "web", 0, 4)
 	b.WaitFor(10*time.Second, "the manual change in the decisions", `document.getElementById("decisions").textContent.includes("set 0") &&
 		`+q(`#chart .panel-replicas .s-desired`)+`?.dataset.last === "0"`)
 
