@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 func runHelper(name string) {
 	switch name {
 	case "sleep":
-		select {}
+		sleepForever()
 	case "tree":
 		// A grandchild that escapes the process group and the session, the way a
 		// daemonizing program does, and reports its pid.
@@ -40,7 +40,7 @@ func runHelper(name string) {
 			os.Exit(1)
 		}
 		fmt.Println(c.Process.Pid)
-		select {}
+		sleepForever()
 	case "hog":
 		// Touch memory until the OOM killer steps in.
 		var keep [][]byte
@@ -67,7 +67,7 @@ func runHelper(name string) {
 		}
 		fmt.Println("burnt")
 		runtime.KeepAlive(b)
-		select {}
+		sleepForever()
 	case "open":
 		// A daemon opening its groups, from wherever it was started.
 		m, err := Open(context.Background(), Options{StateDir: os.Getenv("CGROUP_TEST_STATE"), Mode: Mode(os.Getenv("CGROUP_TEST_MODE"))})
@@ -91,6 +91,15 @@ func runHelper(name string) {
 	default:
 		fmt.Println("unknown helper", name)
 		os.Exit(2)
+	}
+}
+
+// sleepForever blocks for good. A bare select{} would not: with no goroutine left that
+// could wake it, the runtime ends the program as deadlocked (exit status 2), and a test
+// would see its helper die of something other than what it tests.
+func sleepForever() {
+	for {
+		time.Sleep(time.Hour)
 	}
 }
 
