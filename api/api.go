@@ -86,6 +86,7 @@ type FunctionStatus struct {
 	LastError  string     `json:"lastError,omitempty"`
 	ColdStarts uint64     `json:"coldStarts,omitempty"` // requests that waited for a replica, since the daemon started
 	Instances  []Instance `json:"instances,omitempty"`  // the replicas, oldest first
+	OOMKills   uint64     `json:"oomKills,omitempty"`   // replicas the kernel's OOM killer ended, since the daemon started
 }
 
 // Usage is what a function or one replica uses, in OpenFaaS's terms: CPU in millicores,
@@ -170,6 +171,9 @@ type Info struct {
 	Queue *QueueInfo `json:"queue,omitempty"` // asynchronous invocations; absent when off
 	// Config is the daemon's configuration file; absent from a daemon without one.
 	Config *ConfigInfo `json:"config,omitempty"`
+	// Containment is how replicas and services are contained; absent from a daemon
+	// that does not say.
+	Containment *Containment `json:"containment,omitempty"`
 }
 
 // ConfigInfo is the daemon's configuration file: which one, when what runs was read from
@@ -187,6 +191,19 @@ type ReloadError struct {
 	Error string    `json:"error"` // every problem of the file, one a line, with its line number
 	File  string    `json:"file"`
 	Time  time.Time `json:"time"`
+}
+
+// Containment says whether each replica and service process runs in a cgroup of its
+// own, which kills whatever it started with it, enforces limits and measures usage.
+type Containment struct {
+	// Cgroups is "v1" or "v2"; "none" where no hierarchy is writable, and processes
+	// run in process groups: a process that calls setsid outlives its replica, limits
+	// are not enforced and usage is not measured.
+	Cgroups        string   `json:"cgroups"`
+	Groups         []string `json:"groups,omitempty"`      // the daemon's groups, one per hierarchy
+	Controllers    []string `json:"controllers,omitempty"` // in use
+	LimitsEnforced bool     `json:"limitsEnforced"`        // memory, CPU and pids limits
+	Warning        string   `json:"warning,omitempty"`     // what is missing, and why
 }
 
 // QueueInfo is the state of the queue of asynchronous invocations.

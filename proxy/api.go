@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -101,6 +102,7 @@ func (p *Proxy) info(w http.ResponseWriter, r *http.Request, _ httprouter.Params
 	if file, ok := p.catalog.File(); ok {
 		info.Config = &file
 	}
+	info.Containment = p.contain
 	writeJSON(w, http.StatusOK, info)
 }
 
@@ -128,8 +130,18 @@ func (p *Proxy) status(fn catalog.Function) api.FunctionStatus {
 		st.AvailableReplicas = uint64(s.Ready)
 		st.Status, st.Starting, st.Failures, st.LastError = s.State, s.Starting, s.Failures, s.LastError
 		st.Instances = p.instances(fn.Spec.Name, s.Replicas)
+		st.OOMKills = s.OOMKills
+		st.Usage = usage(s.Usage)
 	}
 	return st
+}
+
+// usage is what the supervisor measured, in OpenFaaS's terms; nil when nothing was.
+func usage(u *supervisor.Usage) *api.Usage {
+	if u == nil {
+		return nil
+	}
+	return &api.Usage{CPU: u.CPUMillis, TotalMemoryBytes: float64(u.MemoryBytes)}
 }
 
 func (p *Proxy) listFunctions(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
@@ -290,6 +302,9 @@ func apiError(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, catalog.ErrExists), errors.Is(err, catalog.ErrFileManaged), errors.Is(err, catalog.ErrConflict):
 		status = http.StatusConflict
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The state directory's file system is full: nothing was changed.
+		status = http.StatusInsufficientStorage
 	}
 	http.Error(w, err.Error(), status)
 }

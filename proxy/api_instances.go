@@ -18,7 +18,7 @@ func (p *Proxy) instances(name string, replicas []supervisor.ReplicaStatus) []ap
 	}
 	out := make([]api.Instance, 0, len(replicas))
 	for _, r := range replicas {
-		in := api.Instance{ID: r.ID, PID: r.PID, Port: r.Port, State: r.State, StartedAt: r.Started, InFlight: r.InFlight}
+		in := api.Instance{ID: r.ID, PID: r.PID, Port: r.Port, State: r.State, StartedAt: r.Started, InFlight: r.InFlight, Usage: usage(r.Usage)}
 		for _, ep := range eps {
 			if ep.Replica == r.ID {
 				in.InFlight = ep.InFlight()

@@ -58,6 +58,8 @@ func (p *Proxy) writeFunctionGauges(w io.Writer, replicas ReplicaStates, rates R
 		metrics.WriteGaugeUint64(w, "faasd_requests_held"+label, uint64(max(stats.Held, 0)))
 		metrics.WriteCounterUint64(w, "faasd_cold_starts_total"+label, stats.ColdStarts)
 		metrics.WriteCounterFloat64(w, "faasd_cold_start_wait_seconds_total"+label, stats.ColdWait.Seconds())
+		metrics.WriteCounterUint64(w, "faasd_replica_oom_kills_total"+label, st.OOMKills)
+		writeUsage(w, "faasd_function", label, st.Usage)
 		if rates == nil {
 			continue
 		}
@@ -78,5 +80,17 @@ func writeServiceGauges(w io.Writer, services ServiceStates) {
 		metrics.WriteGaugeUint64(w, "faasd_service_ready"+label, ready)
 		metrics.WriteGaugeUint64(w, "faasd_service_restarts"+label, uint64(st.Restarts))
 		metrics.WriteGaugeUint64(w, "faasd_service_failures"+label, uint64(st.Failures))
+		metrics.WriteCounterUint64(w, "faasd_service_oom_kills_total"+label, st.OOMKills)
+		writeUsage(w, "faasd_service", label, st.Usage)
 	}
+}
+
+// writeUsage writes the CPU time and memory a function's replicas or a service use, as
+// last read from their cgroups; nothing where they are not measured.
+func writeUsage(w io.Writer, prefix, label string, u *supervisor.Usage) {
+	if u == nil {
+		return
+	}
+	metrics.WriteCounterFloat64(w, prefix+"_cpu_seconds_total"+label, u.CPU.Seconds())
+	metrics.WriteGaugeUint64(w, prefix+"_memory_bytes"+label, u.MemoryBytes)
 }

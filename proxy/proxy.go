@@ -44,6 +44,8 @@ type Options struct {
 	Credentials  *Credentials // basic auth on /system (and /ui); nil: open
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// Containment is what /system/info says of the replicas' cgroups; nil: nothing.
+	Containment *api.Containment
 
 	// UI serves the web UI under /ui/, behind the same basic auth as /system; nil: no UI.
 	UI http.Handler
@@ -73,6 +75,7 @@ type Proxy struct {
 	apiRead  time.Duration
 	apiWrite time.Duration
 	ui       http.Handler
+	contain  *api.Containment
 	queue    Queue // asynchronous calls, once ServeAsync ran
 	ownNames func() config.OwnNames
 	closing  chan struct{}
@@ -111,6 +114,7 @@ func New(opts Options) *Proxy {
 		apiRead:     opts.ReadTimeout,
 		apiWrite:    opts.WriteTimeout,
 		ui:          opts.UI,
+		contain:     opts.Containment,
 		ownNames:    opts.OwnNames,
 		closing:     make(chan struct{}),
 		metrics:     metrics.NewSet(),

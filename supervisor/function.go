@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"faasd/accounts"
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -27,6 +28,8 @@ type Status struct {
 	RetryAt   time.Time // when a failed replica is started again
 	State     string    // "ready", "starting", "failing", "scaled to zero", "stopping"
 	Replicas  []ReplicaStatus
+	OOMKills  uint64 // replicas the kernel's OOM killer ended
+	Usage     *Usage // nil until measured (in cgroups only)
 }
 
 // ReplicaStatus describes one replica.
@@ -37,6 +40,7 @@ type ReplicaStatus struct {
 	State    string
 	Started  time.Time
 	InFlight int64
+	Usage    *Usage // nil until measured (in cgroups only)
 }
 
 // What the replicas and the API tell a function's controller.
@@ -80,6 +84,7 @@ type function struct {
 	// last went to zero or its spec changed; zero: not failing. The end of a stable run
 	// alone does not make a function failing: its replacement starts at once.
 	failingSince time.Time
+	oomKills     uint64
 }
 
 func newFunction(s *Supervisor, spec *config.Function, logs *Logs) *function {
@@ -102,6 +107,12 @@ func (f *function) ctl() *control[*config.Function, Status] { return f.c }
 
 func (f *function) loop() {
 	defer close(f.c.done)
+	// Its cgroups go with it, unless it was re-added meanwhile: a function of the
+	// same name is in the table again, and uses them.
+	defer f.s.groups.forget(cgroup.Functions, f.c.name, func() bool {
+		_, ok := f.s.fns.get(f.c.name)
+		return ok
+	})
 	defer func() {
 		if f.retry != nil {
 			f.retry.Stop()
@@ -150,6 +161,9 @@ func (f *function) handle(ev event) {
 		// A replica that died without leaving still ends its endpoint's life, so that
 		// whoever holds resources for it lets them go.
 		r.endpoint.leave()
+		if isOutOfMemory(ev.err) {
+			f.oomKills++
+		}
 		if r.state != leaving {
 			f.failed(r.id, r.readyAt, ev.err)
 		} else {
@@ -395,6 +409,7 @@ func (f *function) publishStatus() {
 	st := Status{
 		Name: f.spec.Name, Desired: f.desired,
 		Failures: f.backoff.failures, LastError: f.backoff.lastError, RetryAt: f.backoff.retryAt,
+		OOMKills: f.oomKills,
 	}
 	for _, r := range slices.SortedFunc(maps.Values(f.replicas), func(a, b *replica) int { return a.id - b.id }) {
 		switch r.state {

@@ -85,6 +85,39 @@ func TestCrashingReplicaRestartsAfterPausesDoublingFrom100msTo30s(t *testing.T) 
 	})
 }
 
+func TestReplicaKilledForMemoryIsReportedCountedAndRestarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s, m := pretendSupervisor(t)
+		f := pretendFunction(t, "hog", nil)
+		var err error
+		if f.Limits.Memory, err = config.ParseMemory("64Mi"); err != nil {
+			t.Fatal(err)
+		}
+		s.Apply(one(f))
+		advance(time.Second)
+		if l := m.started("workload")[0].l; l.limits != f.Limits || l.name.String() != "functions/hog/1" {
+			t.Fatalf("launched as %s with limits %+v, want functions/hog/1 with %+v", l.name, l.limits, f.Limits)
+		}
+		m.started("workload")[0].outOfMemory()
+		synctest.Wait()
+		st := status(t, s, "hog")
+		if st.LastError != "out of memory (limit 64Mi)" || st.OOMKills != 1 || st.Failures != 1 {
+			t.Errorf("status %+v", st)
+		}
+		// Restarted after the usual pause.
+		advance(100 * time.Millisecond)
+		if n := len(m.started("workload")); n != 2 {
+			t.Fatalf("%d programs started, want a replacement", n)
+		}
+		// A SIGKILL from someone else (kill -9) is no OOM kill.
+		pretendGroup{m.started("workload")[1]}.signal(syscall.SIGKILL)
+		advance(time.Second)
+		if st := status(t, s, "hog"); st.OOMKills != 1 || st.LastError != "process exited: signal: killed" {
+			t.Errorf("after kill -9: status %+v, want 1 OOM kill and the signal as the last error", st)
+		}
+	})
+}
+
 func TestBackoffStartsAgainAfterTenSecondsOfHealth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s, m := pretendSupervisor(t)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"faasd/accounts"
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -58,10 +59,11 @@ type program struct {
 	cmds    chan func() bool    // the test's requests: true when the program ended
 	exit    chan error          // its exit status, once
 
-	mu       sync.Mutex
-	received []signalAt
-	removed  bool // its group
-	ended    time.Time
+	mu        sync.Mutex
+	received  []signalAt
+	removed   bool // its group
+	oomKilled bool
+	ended     time.Time
 }
 
 type signalAt struct {
@@ -229,8 +231,14 @@ func signalled(sig syscall.Signal) error {
 	if sig == syscall.SIGTERM {
 		return nil
 	}
-	return errors.New("signal: " + sig.String())
+	return signalExit(sig)
 }
+
+// signalExit is the exit status of a program a signal ended, as *exec.ExitError tells it.
+type signalExit syscall.Signal
+
+func (e signalExit) Error() string { return "signal: " + syscall.Signal(e).String() }
+func (e signalExit) Sys() any      { return syscall.WaitStatus(e) }
 
 // end ends the program; a lock file stays where it is, as it does after a crash.
 func (p *program) end(err error) {
@@ -285,6 +293,17 @@ func (p *program) do(f func() bool) {
 // crash makes a running workload exit with code.
 func (p *program) crash(code string) { p.do(func() bool { p.end(exitStatus(code)); return true }) }
 
+// outOfMemory makes the kernel's OOM killer end a running program.
+func (p *program) outOfMemory() {
+	p.do(func() bool {
+		p.mu.Lock()
+		p.oomKilled = true
+		p.mu.Unlock()
+		p.end(signalExit(syscall.SIGKILL))
+		return true
+	})
+}
+
 // unlock makes a running workload remove its lock file.
 func (p *program) unlock() { p.do(func() bool { p.lock(false); return false }) }
 
@@ -292,7 +311,7 @@ func (p *program) unlock() { p.do(func() bool { p.lock(false); return false }) }
 func (p *program) deafen() { p.do(func() bool { p.listen(false); return false }) }
 
 // replica is the id of the replica the program is, from its group's name.
-func (p *program) replica() string { return filepath.Base(p.l.group) }
+func (p *program) replica() string { return p.l.name.instance }
 
 // signalsSeen returns the signals the program's group received, with when.
 func (p *program) signalsSeen() []signalAt {
@@ -312,7 +331,7 @@ func (p *program) lived() (time.Duration, bool) {
 // as the group exists.
 type pretendGroup struct{ p *program }
 
-func (g pretendGroup) join(*syscall.SysProcAttr) error { return nil }
+func (g pretendGroup) join(*syscall.SysProcAttr) (func(), error) { return func() {}, nil }
 
 func (g pretendGroup) started(int) {}
 
@@ -340,6 +359,17 @@ func (g pretendGroup) pids() ([]int, error) {
 	}
 	return []int{g.p.pid}, nil
 }
+
+func (g pretendGroup) oomKills() uint64 {
+	g.p.mu.Lock()
+	defer g.p.mu.Unlock()
+	if g.p.oomKilled {
+		return 1
+	}
+	return 0
+}
+
+func (g pretendGroup) usage() (cgroup.Usage, bool) { return cgroup.Usage{}, false }
 
 func (g pretendGroup) remove() {
 	g.p.mu.Lock()

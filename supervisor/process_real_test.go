@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"faasd/cgroup"
 	"faasd/internal/testkit"
 )
 
@@ -18,7 +20,7 @@ func realLaunch(t *testing.T, script string, out output) (*launch, string) {
 	marker := fmt.Sprintf("FAASD_TEST=%s-%d", t.Name(), os.Getpid())
 	return &launch{
 		argv: []string{"sh", "-c", script}, dir: "/", env: []string{"PATH=" + defaultPath, marker},
-		group: "test", output: out,
+		name: groupName{kind: cgroup.Services, unit: "test", instance: "1"}, output: out,
 	}, marker
 }
 
@@ -81,5 +83,33 @@ func TestOutputIsCapturedLineByLine(t *testing.T) {
 	}
 	if len(stderr) != 1 || stderr[0] != "no newline" {
 		t.Errorf("stderr %q", stderr)
+	}
+}
+
+// ended tells of the exit at once; exited waits for the cleanup, here for the output
+// that a grandchild out of the program's process group keeps open until outputGrace.
+func TestEndedClosesBeforeTheCleanupAfterTheExit(t *testing.T) {
+	procs := newProcesses(newForkStarter(""))
+	out := &lineBuffer{max: 100}
+	l, marker := realLaunch(t, "setsid sleep 1000 & echo $!", out)
+	p, err := procs.start(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, pid := range testkit.ProcessesWith(marker) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		<-p.exited
+	}()
+	select {
+	case <-p.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ended did not close after the exit")
+	}
+	select {
+	case <-p.exited:
+		t.Fatal("exited closed before the output was read or outputGrace was over")
+	default:
 	}
 }

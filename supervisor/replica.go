@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -181,7 +182,12 @@ func (r *replica) serve(dial dialFunc, p *process, locks <-chan lockEvent, event
 			} else if dead++; dead == 2 {
 				events <- event{kind: evUnhealthy, r: r, err: errNotAlive}
 			}
-		case <-p.exited:
+		case <-p.ended:
+			// Out of routing at once: the cleanup of its group takes a moment, and a
+			// request sent to it meanwhile, over a connection it had left open, would
+			// fail.
+			r.endpoint.leave()
+			<-p.exited
 			return p.exitError()
 		case <-r.stop:
 			return r.leave(p, log)
@@ -240,7 +246,8 @@ func (s *Supervisor) launch(r *replica, out output, log *slog.Logger) (*launch, 
 		dir:    spec.Workdir,
 		env:    environ(r.creds, []string{"HOME=/tmp", "HOSTNAME=" + spec.Name}, spec.Env, fixed...),
 		creds:  r.creds,
-		group:  "functions/" + spec.Name + "/" + r.name(),
+		name:   groupName{kind: cgroup.Functions, unit: spec.Name, instance: r.name()},
+		limits: spec.Limits,
 		output: out,
 		log:    log,
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"faasd/accounts"
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -41,6 +42,7 @@ type service struct {
 	readyAt  time.Time
 	restarts int
 	backoff  backoff
+	oomKills uint64
 }
 
 func newService(m *Services, spec *config.Service, logs *Logs, after <-chan struct{}) *service {
@@ -62,12 +64,16 @@ func (s *service) publish() {
 	s.c.publish(ServiceStatus{
 		Name: s.c.name, State: s.state, PID: s.pid, Started: s.started, ReadyAt: s.readyAt,
 		Restarts: s.restarts, Failures: s.backoff.failures, LastError: s.backoff.lastError, RetryAt: s.backoff.retryAt,
+		OOMKills: s.oomKills,
 	})
 	s.m.notify()
 }
 
 func (s *service) loop(after <-chan struct{}) {
 	defer close(s.c.done)
+	// Its cgroups go with it. A service of the same name added meanwhile waits for
+	// done, and makes its own.
+	defer s.m.groups.forget(cgroup.Services, s.c.name, nil)
 	if after != nil {
 		// The service removed before this one may still hold the data dir and the port.
 		// It was told to stop; wait for it even when told to stop too, so that done
@@ -84,6 +90,9 @@ func (s *service) loop(after <-chan struct{}) {
 		err := s.run(spec, attempt)
 		readyAt := s.readyAt
 		s.pid, s.readyAt = 0, time.Time{}
+		if isOutOfMemory(err) {
+			s.oomKills++
+		}
 		if !errors.Is(err, errServiceStopped) && !errors.Is(err, errServiceChanged) {
 			err = s.failed(err, readyAt)
 		}
@@ -384,7 +393,8 @@ func (s *service) launch(spec *config.Service, argv []string, creds credentials,
 		dir:    spec.Workdir,
 		env:    environ(creds, []string{"HOME=" + spec.DataDir}, spec.Env, "DATA_DIR="+spec.DataDir),
 		creds:  creds,
-		group:  "services/" + spec.Name + "/" + run,
+		name:   groupName{kind: cgroup.Services, unit: spec.Name, instance: run},
+		limits: spec.Limits,
 		output: out,
 		log:    s.log.With("run", run),
 	}

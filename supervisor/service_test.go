@@ -59,6 +59,32 @@ func TestServiceRunsInitThenStartsAndIsReadyOnceItsPortAccepts(t *testing.T) {
 	})
 }
 
+func TestServiceKilledForMemoryIsReportedCountedAndRestarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m, pm := pretendServices(t)
+		spec := pretendService(t, "db", nil)
+		var err error
+		if spec.Limits.Memory, err = config.ParseMemory("1Gi"); err != nil {
+			t.Fatal(err)
+		}
+		m.Apply(oneService(spec))
+		advance(readyPoll)
+		first := pm.started("workload")[0]
+		if first.l.limits != spec.Limits || first.l.name.String() != "services/db/1" {
+			t.Fatalf("launched as %s with limits %+v", first.l.name, first.l.limits)
+		}
+		first.outOfMemory()
+		synctest.Wait()
+		if st := serviceStatus(t, m, "db"); st.LastError != "out of memory (limit 1Gi)" || st.OOMKills != 1 || st.State != "failing" {
+			t.Errorf("status %+v", st)
+		}
+		advance(100 * time.Millisecond)
+		if n := len(pm.started("workload")); n != 2 {
+			t.Errorf("%d starts, want a restart after the pause", n)
+		}
+	})
+}
+
 func TestServiceFailuresBackOffLikeReplicas(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m, pm := pretendServices(t)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -18,6 +19,9 @@ type ServiceOptions struct {
 	// Accounts gives each service without a user an account of its own; a daemon that
 	// is root needs it, one that is not runs everything as itself.
 	Accounts DynamicIDs
+	// Cgroups gives each service process a cgroup with its limits, and measures usage;
+	// nil, or one without a hierarchy: process groups, no limits, no usage.
+	Cgroups *cgroup.Manager
 }
 
 // Services runs the daemon's supervised services: long-running, stateful dependencies
@@ -27,6 +31,8 @@ type ServiceOptions struct {
 type Services struct {
 	log      *slog.Logger
 	procs    *processes
+	groups   *containment
+	usage    *usageSampler // nil without cgroups
 	dial     dialFunc
 	accounts accountSource
 	svcs     table[*config.Service, ServiceStatus, *service]
@@ -46,6 +52,8 @@ type ServiceStatus struct {
 	Failures  int       // fast failures in a row
 	LastError string
 	RetryAt   time.Time
+	OOMKills  uint64 // processes of the service the kernel's OOM killer ended
+	Usage     *Usage // nil until measured (in cgroups only)
 }
 
 // NewServices returns a manager with no services.
@@ -53,7 +61,10 @@ func NewServices(opts ServiceOptions) *Services {
 	// The replicas' spawning thread sits in the mount namespace of the last replica it
 	// started, so services get a thread of their own that never leaves the host's. Its
 	// life also bounds the parent-death signal of every service process.
-	return newServices(opts, newForkStarter(""), dialTCP)
+	st := newForkStarter("")
+	m := newServices(opts, st, dialTCP)
+	st.groups = m.groups
+	return m
 }
 
 func newServices(opts ServiceOptions, st starter, dial dialFunc) *Services {
@@ -61,6 +72,7 @@ func newServices(opts ServiceOptions, st starter, dial dialFunc) *Services {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
+	m.groups = newContainment(opts.Cgroups, m.log)
 	if opts.LogLines <= 0 {
 		opts.LogLines = 1000
 	}
@@ -80,6 +92,7 @@ func newServices(opts ServiceOptions, st starter, dial dialFunc) *Services {
 		changed: func(map[string]*service) { m.notify() },
 	}
 	m.svcs.init()
+	m.usage = startUsageSampler(m.groups, cgroup.Services, m.procs)
 	return m
 }
 
@@ -109,11 +122,31 @@ func (m *Services) Ready(name string) bool {
 	return ok && st.State == "ready"
 }
 
-// Status returns the state of one service.
-func (m *Services) Status(name string) (ServiceStatus, bool) { return m.svcs.status(name) }
+// Status returns the state of one service, with its last usage reading.
+func (m *Services) Status(name string) (ServiceStatus, bool) {
+	st, ok := m.svcs.status(name)
+	if ok {
+		st = m.withUsage(st)
+	}
+	return st, ok
+}
 
-// Statuses returns the state of every service, sorted by name.
-func (m *Services) Statuses() []ServiceStatus { return m.svcs.statuses() }
+// Statuses returns the state of every service, sorted by name, with its last usage
+// reading.
+func (m *Services) Statuses() []ServiceStatus {
+	all := m.svcs.statuses()
+	for i := range all {
+		all[i] = m.withUsage(all[i])
+	}
+	return all
+}
+
+func (m *Services) withUsage(st ServiceStatus) ServiceStatus {
+	if u, ok := m.usage.of(st.Name); ok {
+		st.Usage = &u.Usage
+	}
+	return st
+}
 
 // Logs returns the output buffer of a service, also after it was removed.
 func (m *Services) Logs(name string) (*Logs, bool) { return m.svcs.logsOf(name) }
@@ -147,4 +180,8 @@ func (m *Services) WaitReady(ctx context.Context) error {
 
 // Stop stops every service: SIGTERM, then SIGKILL after its stop_grace. When ctx ends
 // first, the remaining processes are killed at once.
-func (m *Services) Stop(ctx context.Context) error { return m.svcs.stop(ctx, m.procs) }
+func (m *Services) Stop(ctx context.Context) error {
+	err := m.svcs.stop(ctx, m.procs)
+	m.usage.close()
+	return err
+}

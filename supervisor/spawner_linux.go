@@ -19,9 +19,10 @@ type spawner struct {
 }
 
 type spawnReq struct {
-	cmd  *exec.Cmd
-	view *privateMounts // nil: start in the daemon's namespace
-	done chan error
+	cmd   *exec.Cmd
+	view  *privateMounts // nil: start in the daemon's namespace
+	group group          // the child starts in it
+	done  chan error
 }
 
 // privateMounts is the view of the file system a replica gets.
@@ -48,21 +49,32 @@ func (s *spawner) loop() {
 	}
 	var t nsThread
 	for r := range s.reqs {
-		if r.view != nil {
-			if err := t.enter(r.view); err != nil {
-				r.done <- err
-				continue
-			}
-		}
-		r.done <- r.cmd.Start()
+		r.done <- t.spawn(r)
 	}
 }
 
-// start starts cmd from the spawning thread, inside view when there is one.
-func (s *spawner) start(cmd *exec.Cmd, view *privateMounts) error {
+// start starts cmd in group from the spawning thread, inside view when there is one.
+func (s *spawner) start(cmd *exec.Cmd, view *privateMounts, g group) error {
 	done := make(chan error, 1)
-	s.reqs <- spawnReq{cmd: cmd, view: view, done: done}
+	s.reqs <- spawnReq{cmd: cmd, view: view, group: g, done: done}
 	return <-done
+}
+
+// spawn forks one child: in the replica's mount namespace, then in its group. Joining
+// last keeps the thread's visit to the group (cgroup v1 places threads) as short as
+// the fork itself.
+func (t *nsThread) spawn(r spawnReq) error {
+	if r.view != nil {
+		if err := t.enter(r.view); err != nil {
+			return err
+		}
+	}
+	release, err := r.group.join(r.cmd.SysProcAttr)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return r.cmd.Start()
 }
 
 // nsThread is the mount-namespace state of the spawning thread.

@@ -6,16 +6,16 @@ type forkStarter struct {
 	thread *spawner
 	exe    string    // the faasd binary, for the spawn shim
 	iso    isolation // how a launch gets its private /tmp
-	// newGroup makes the group each program runs in (group.go), for replicas and
-	// services alike.
-	newGroup func(*launch) (group, error)
+	// groups makes the group each program runs in (group.go), for replicas and
+	// services alike; nil: process groups.
+	groups *containment
 }
 
 // newForkStarter returns a starter with a spawning thread of its own. Replicas and services
 // must not share one: the replicas' thread stays in the mount namespace of the last
 // replica it started, and a service sees the host's /tmp.
 func newForkStarter(exe string) *forkStarter {
-	return &forkStarter{thread: newSpawner(), exe: exe, iso: isolateTmpdir, newGroup: newProcessGroup}
+	return &forkStarter{thread: newSpawner(), exe: exe, iso: isolateTmpdir}
 }
 
 func (st *forkStarter) start(l *launch) (running, error) {
@@ -23,12 +23,8 @@ func (st *forkStarter) start(l *launch) (running, error) {
 	if err != nil {
 		return running{}, err
 	}
-	g, err := st.newGroup(l)
+	g, err := st.groups.newGroup(l)
 	if err != nil {
-		return running{}, err
-	}
-	if err := g.join(cmd.SysProcAttr); err != nil {
-		g.remove()
 		return running{}, err
 	}
 	out, err := openPipes(cmd)
@@ -36,7 +32,7 @@ func (st *forkStarter) start(l *launch) (running, error) {
 		g.remove()
 		return running{}, err
 	}
-	err = st.thread.start(cmd, view)
+	err = st.thread.start(cmd, view, g)
 	// The child holds the write ends now; ours must go, or the readers never see EOF.
 	out.closeWriters()
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // and a spawning thread that may leave the daemon's namespace on its own.
 var errNotLinux = fmt.Errorf("faasd runs functions and services on Linux only: %w", errors.ErrUnsupported)
 
-type forkStarter struct{}
+type forkStarter struct{ groups *containment }
 
 func newForkStarter(string) *forkStarter { return &forkStarter{} }
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"sync/atomic"
 
+	"faasd/cgroup"
 	"faasd/config"
 )
 
@@ -41,6 +42,9 @@ type Options struct {
 	Accounts DynamicIDs
 	// LogBytes bounds the output kept per function, besides LogLines; default 1 MiB.
 	LogBytes int
+	// Cgroups gives each replica a cgroup with its function's limits, and measures
+	// usage; nil, or one without a hierarchy: process groups, no limits, no usage.
+	Cgroups *cgroup.Manager
 }
 
 // Supervisor runs every function's replicas.
@@ -53,6 +57,8 @@ type Supervisor struct {
 	accounts accountSource
 	iso      isolation
 	procs    *processes
+	groups   *containment
+	usage    *usageSampler // nil without cgroups
 	locks    watcher
 	dial     dialFunc
 	owns     portCheck
@@ -113,7 +119,10 @@ func New(opts Options) (*Supervisor, error) {
 		run.close()
 		return nil, err
 	}
-	return newSupervisor(opts, run, iso, st, w, dialTCP, ownsPort), nil
+	s := newSupervisor(opts, run, iso, st, w, dialTCP, ownsPort)
+	// After the probe, which runs in a process group: it belongs to no function.
+	st.groups = s.groups
+	return s, nil
 }
 
 // freshRunDir empties STATE/run: replicas of a previous daemon died with it (parent-death
@@ -178,6 +187,7 @@ func newSupervisor(opts Options, run *dir, iso isolation, st starter, locks watc
 		accounts: newAccountSource(opts.Accounts),
 		iso:      iso,
 		procs:    newProcesses(st),
+		groups:   newContainment(opts.Cgroups, opts.Logger),
 		locks:    locks,
 		dial:     dial,
 		owns:     owns,
@@ -197,6 +207,7 @@ func newSupervisor(opts Options, run *dir, iso isolation, st starter, locks watc
 	}
 	s.fns.init()
 	s.publishRoutes(nil)
+	s.usage = startUsageSampler(s.groups, cgroup.Functions, s.procs)
 	return s
 }
 
@@ -236,11 +247,24 @@ func (s *Supervisor) RouteForHost(host string) (*Route, bool) {
 	return r, ok
 }
 
-// Status returns the state of one function.
-func (s *Supervisor) Status(name string) (Status, bool) { return s.fns.status(name) }
+// Status returns the state of one function, with its last usage reading.
+func (s *Supervisor) Status(name string) (Status, bool) {
+	st, ok := s.fns.status(name)
+	if ok {
+		st = s.usage.addTo(st)
+	}
+	return st, ok
+}
 
-// Statuses returns the state of every function, sorted by name.
-func (s *Supervisor) Statuses() []Status { return s.fns.statuses() }
+// Statuses returns the state of every function, sorted by name, with its last usage
+// reading.
+func (s *Supervisor) Statuses() []Status {
+	all := s.fns.statuses()
+	for i := range all {
+		all[i] = s.usage.addTo(all[i])
+	}
+	return all
+}
 
 // Logs returns the output buffer of a function, also after it was removed.
 func (s *Supervisor) Logs(name string) (*Logs, bool) { return s.fns.logsOf(name) }
@@ -272,6 +296,7 @@ func (s *Supervisor) Scale(name string, n int) error {
 // ends first, the remaining processes are killed at once.
 func (s *Supervisor) Stop(ctx context.Context) error {
 	err := s.fns.stop(ctx, s.procs)
+	s.usage.close()
 	closed := s.run.close()
 	if errors.Is(closed, os.ErrClosed) {
 		closed = nil // stopped before

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"faasd/accounts"
+	"faasd/api"
 	"faasd/catalog"
+	"faasd/cgroup"
 	"faasd/config"
 	"faasd/filewatch"
 	"faasd/gate"
@@ -58,13 +60,20 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 	if err := os.MkdirAll(state.Root, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
+	// Before any process starts: on a delegated v2 hierarchy the daemon moves itself out
+	// of its group first, and what a killed predecessor left running is killed.
+	cg, err := cgroup.Open(ctx, cgroup.Options{StateDir: state.Root, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() { stopWithin(context.Background(), cgroupClose, "remove cgroups", cg.Close, log) }()
 	ids, err := dynamicAccounts(cfg.Gateway, state)
 	if err != nil {
 		return err
 	}
-	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log, Accounts: ids})
+	svcs := supervisor.NewServices(supervisor.ServiceOptions{Logger: log, Accounts: ids, Cgroups: cg})
 	defer func() { stopWithin(sigs.forced, stopLimit, "stop services", svcs.Stop, log) }()
-	sup, err := supervisor.New(supervisor.Options{StateDir: state.Root, SecretsDir: state.Secrets(), Logger: log, Accounts: ids})
+	sup, err := supervisor.New(supervisor.Options{StateDir: state.Root, SecretsDir: state.Secrets(), Logger: log, Accounts: ids, Cgroups: cg})
 	if err != nil {
 		return err
 	}
@@ -88,7 +97,7 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		Interval:   cfg.Gateway.ScaleInterval,
 		DownWindow: cfg.Gateway.ScaleDownWindow,
 	}, time.Now, log)
-	px := newProxy(cfg.Gateway, creds, cat, sup, sc, log)
+	px := newProxy(cfg.Gateway, creds, cat, sup, sc, containment(cg.Status()), log)
 	load.px = px
 	ln, err := net.Listen("tcp", cfg.Gateway.Listen)
 	if err != nil {
@@ -160,14 +169,26 @@ func basicAuth(g config.Gateway, state statedir.Layout) (*proxy.Credentials, err
 	return &proxy.Credentials{User: user, Password: password}, nil
 }
 
+// cgroupClose bounds the removal of the daemon's cgroups once everything has stopped.
+const cgroupClose = 10 * time.Second
+
+// containment is what /system/info says of the cgroups.
+func containment(st cgroup.Status) *api.Containment {
+	return &api.Containment{
+		Cgroups: string(st.Mode), Groups: st.Groups, Controllers: st.Controllers,
+		LimitsEnforced: st.Limits, Warning: st.Warning,
+	}
+}
+
 // newProxy builds the gateway's handler over the catalog, the supervisor and the
 // autoscaler's history.
-func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, hist proxy.History, log *slog.Logger) *proxy.Proxy {
+func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, sup *supervisor.Supervisor, hist proxy.History, contain *api.Containment, log *slog.Logger) *proxy.Proxy {
 	return proxy.New(proxy.Options{
 		Catalog:      cat,
 		Control:      sup,
 		History:      hist,
 		Credentials:  creds,
+		Containment:  contain,
 		ReadTimeout:  g.ReadTimeout,
 		WriteTimeout: g.WriteTimeout,
 		Commit:       commit,

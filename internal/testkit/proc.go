@@ -75,3 +75,14 @@ func ProcessesIn(dir string) []int {
 	})
 	return pids
 }
+
+// Alive reports whether pid runs; a zombie, dead but not yet reaped, does not.
+func Alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
+}

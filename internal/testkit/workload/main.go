@@ -22,11 +22,18 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
 
 const lock = "/tmp/.lock"
+
+// hoard is the memory /hog keeps.
+var hoard struct {
+	sync.Mutex
+	blocks [][]byte
+}
 
 func main() {
 	if code := os.Getenv("EXIT_AT_START"); code != "" {
@@ -101,6 +108,33 @@ func main() {
 		}
 		go cmd.Wait()
 		fmt.Fprintln(w, cmd.Process.Pid)
+	})
+	mux.HandleFunc("/setsid", func(w http.ResponseWriter, _ *http.Request) {
+		// A daemonizing child: a session of its own, out of the replica's process group,
+		// as a program that forks into the background makes it.
+		cmd := exec.Command("sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		go cmd.Wait()
+		fmt.Fprintln(w, cmd.Process.Pid)
+	})
+	mux.HandleFunc("/hog", func(w http.ResponseWriter, r *http.Request) {
+		// Touch ?mb= MiB of memory and keep it: over a memory limit, the OOM killer ends
+		// the replica before it answers.
+		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		hoard.Lock()
+		defer hoard.Unlock()
+		for range mb {
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			hoard.blocks = append(hoard.blocks, b)
+		}
+		fmt.Fprintf(w, "holding %d MiB\n", len(hoard.blocks))
 	})
 	if os.Getenv("IGNORE_TERM") == "1" {
 		signal.Ignore(syscall.SIGTERM)
