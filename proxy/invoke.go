@@ -150,7 +150,7 @@ func (p *Proxy) forward(cl *call, ep *supervisor.Endpoint) error {
 	var tried []*supervisor.Endpoint
 	for {
 		cp := p.transport.pool(ep)
-		u, err := cp.get(cl.r.Context(), cl.start, cl.deadline)
+		u, err := cp.get(cl.r.Context(), cl.start, cl.deadline, !cl.replayable())
 		if err != nil {
 			ep.Release()
 			if !errors.Is(err, syscall.ECONNREFUSED) {

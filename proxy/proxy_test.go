@@ -82,6 +82,35 @@ func TestRefusedConnectionIsRetriedOnAnotherReplica(t *testing.T) {
 	}
 }
 
+// A replica killed a moment ago closed the connections the gateway keeps to it: a request
+// that cannot be sent again must not go out over one of them and be lost.
+func TestPostIsNotLostOnTheConnectionOfAReplicaThatJustDied(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(w, r.Body) })
+	dying, live := httptest.NewServer(echo), httptest.NewServer(echo)
+	defer live.Close()
+	rt := supervisor.NewStaticRoute(spec("fn"), strings.TrimPrefix(dying.URL, "http://"), strings.TrimPrefix(live.URL, "http://"))
+	srv := newProxy(t, routes{"fn": rt}, time.Second, 0)
+	post := func() (int, string) {
+		resp, err := http.Post(srv.URL+"/function/fn", "text/plain", strings.NewReader("payload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for range 10 { // both replicas have an idle connection now
+		post()
+	}
+	dying.CloseClientConnections()
+	dying.Close()
+	for i := range 10 {
+		if code, body := post(); code != 200 || body != "payload" {
+			t.Fatalf("POST %d after a replica died: %d %q", i, code, body)
+		}
+	}
+}
+
 func TestResponseCutShortIsNotRetried(t *testing.T) {
 	var calls atomic.Int64
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -133,15 +133,17 @@ func (t *transport) pool(ep *supervisor.Endpoint) *connPool {
 }
 
 // get returns an idle connection or dials a new one. A refused dial means the replica
-// is gone and nothing was sent: the caller may try another.
-func (cp *connPool) get(ctx context.Context, now, deadline time.Time) (*upstream, error) {
+// is gone and nothing was sent: the caller may try another. probe checks an idle
+// connection before reuse however briefly it was idle: a replica killed a moment ago
+// closed it, and a request that cannot be sent again would be lost on it.
+func (cp *connPool) get(ctx context.Context, now, deadline time.Time, probe bool) (*upstream, error) {
 	for {
 		u := cp.pop()
 		if u == nil {
 			break
 		}
 		idle := now.Sub(u.idleAt)
-		if idle > idleTimeout || (idle > probeAfter && u.closedByPeer()) {
+		if idle > idleTimeout || ((probe || idle > probeAfter) && u.closedByPeer()) {
 			u.conn.Close()
 			continue
 		}
