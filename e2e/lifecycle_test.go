@@ -264,4 +264,11 @@ func TestUnprivilegedDaemonGivesEachReplicaItsOwnTmp(t *testing.T) {
 	if !strings.Contains(d.Log(), `isolation="user and mount namespace"`) {
 		t.Errorf("daemon did not report user-namespace isolation:\n%s", d.Log())
 	}
+	// Nor may it write any cgroup: it says so, and runs on process groups.
+	if c := containment(t, d); c.Cgroups != "none" || c.LimitsEnforced || !strings.Contains(c.Warning, "no writable cgroup hierarchy: limits are not enforced") {
+		t.Errorf("/system/info containment %+v", c)
+	}
+	if !strings.Contains(d.Log(), `level=WARN msg="running without cgroups"`) {
+		t.Errorf("no warning of running without cgroups:\n%s", d.Log())
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"faasd/cgroup"
 	"faasd/client"
 	"faasd/statedir"
 )
@@ -98,12 +99,26 @@ func StartDaemon(t T, functions string, opts ...Options) *Daemon {
 	}
 	t.Cleanup(func() {
 		d.Stop()
+		removeCgroups(d.State().Root)
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Log())
 		}
 	})
 	d.Start()
 	return d
+}
+
+// removeCgroups removes the cgroups a daemon left when a test killed it and did not
+// start it again, as its next start on the state directory would.
+func removeCgroups(stateDir string) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if m, err := cgroup.Open(ctx, cgroup.Options{StateDir: stateDir}); err == nil {
+		m.Close(ctx)
+	}
 }
 
 // Start starts the daemon (again, after it stopped) and waits for /healthz.

@@ -99,21 +99,13 @@ func main() {
 		}
 		fmt.Fprintln(w, "signalled", pid)
 	})
-	mux.HandleFunc("/spawn", func(w http.ResponseWriter, _ *http.Request) {
-		// A child in the same process group that outlives requests.
+	mux.HandleFunc("/spawn", func(w http.ResponseWriter, r *http.Request) {
+		// A child that outlives requests: in the replica's process group, or with
+		// ?setsid=1 in a session of its own, as a program that daemonizes makes it.
 		cmd := exec.Command("sleep", "1000")
-		if err := cmd.Start(); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
+		if r.URL.Query().Get("setsid") == "1" {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		}
-		go cmd.Wait()
-		fmt.Fprintln(w, cmd.Process.Pid)
-	})
-	mux.HandleFunc("/setsid", func(w http.ResponseWriter, _ *http.Request) {
-		// A daemonizing child: a session of its own, out of the replica's process group,
-		// as a program that forks into the background makes it.
-		cmd := exec.Command("sleep", "1000")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 		if err := cmd.Start(); err != nil {
 			http.Error(w, err.Error(), 500)
 			return
