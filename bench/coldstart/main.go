@@ -12,6 +12,10 @@
 //
 // The floor: the same program spawned directly with PORT set, exec → first 200 OK, polled
 // with a tight loop of connect attempts. faasd overhead = faasd cold request − floor.
+//
+// With -baseline BINARY, a second daemon runs that binary beside the first, and each
+// sample takes a cold request from both, so that a change to the daemon is measured side
+// by side with what it changed: faasd − baseline.
 // It needs root (faasd as root gives each replica a private /tmp in a mount namespace, and
 // the direct runs get one too, so nobody's /tmp/.lock is touched).
 package main
@@ -58,6 +62,7 @@ type options struct {
 	poll         time.Duration
 	mode         string
 	only         string
+	baseline     string
 }
 
 func main() {
@@ -71,6 +76,7 @@ func main() {
 	flag.DurationVar(&o.poll, "poll", 100*time.Microsecond, "pause between connect attempts of the direct measurement")
 	flag.StringVar(&o.mode, "mode", "auto", "how a function gets to zero: idle (wait for scale to zero), restart (restart the daemon), auto (idle, else restart)")
 	flag.StringVar(&o.only, "functions", "hello-go,hello-py", "functions to measure")
+	flag.StringVar(&o.baseline, "baseline", "", "another faasd binary to measure beside this tree's, sample by sample")
 	flag.Parse()
 	testkit.RunProgram(func(p *testkit.Program) { run(p, o) })
 }
@@ -137,8 +143,71 @@ type coldSample struct {
 	readyToE time.Duration // "replica ready" line read → 200 OK read
 }
 
+// daemonUnderTest is a daemon whose cold starts are measured.
+type daemonUnderTest struct {
+	label    string // "faasd", or "baseline" for the -baseline binary
+	d        *testkit.Daemon
+	replicas *tracker
+	gw       *client.Gateway
+}
+
+func startUnderTest(p *testkit.Program, o options, fns []function, label, binary string) *daemonUnderTest {
+	u := &daemonUnderTest{label: label, replicas: newTracker()}
+	u.d = testkit.StartDaemon(p, functionsTOML(o, fns), testkit.Options{
+		Gateway:   fmt.Sprintf("scale_down_window = %q", o.downWindow.String()),
+		LogLevel:  "info",
+		OnLogLine: u.replicas.read,
+		Binary:    binary,
+	})
+	u.gw = client.New(u.d.URL, client.Auth{})
+	u.gw.HTTP = &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		Timeout:   60 * time.Second,
+	}
+	return u
+}
+
+// sample gets a function to zero and takes one cold request. mode may fall back from
+// waiting for zero to restarting the daemon (see the package comment).
+func (u *daemonUnderTest) sample(p *testkit.Program, o options, f function, i int, mode *string) coldSample {
+	for attempt := 0; ; attempt++ {
+		if attempt == 3 {
+			p.Fatalf("%s %s: no cold request in 3 attempts", u.label, f.name)
+		}
+		// Get the function to zero.
+		if u.replicas.live(f.name) > 0 {
+			switch *mode {
+			case "restart":
+				u.d.Stop()
+				u.replicas.reset()
+				u.d.Start()
+			default:
+				if !u.replicas.waitZero(f.name, o.idleTimeout) {
+					if *mode == "idle" {
+						p.Fatalf("%s %s did not scale to zero within %s", u.label, f.name, o.idleTimeout)
+					}
+					fmt.Fprintf(os.Stderr, "# %s did not scale to zero within %s: restarting the daemon before each sample instead\n", f.name, o.idleTimeout)
+					*mode = "restart"
+					continue
+				}
+				if *mode == "auto" {
+					*mode = "idle"
+				}
+			}
+		}
+		time.Sleep(o.settle)
+		s, err := coldRequest(u.gw, u.replicas, f.name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "# %s %s sample %d: %v\n", u.label, f.name, i+1, err)
+			continue
+		}
+		return s
+	}
+}
+
 // measure takes n cold samples of each function through faasd and, right after each, one
-// direct start of the same program, so that the noise of a shared machine falls on both.
+// direct start of the same program (and one cold sample of the -baseline daemon), so that
+// the noise of a shared machine falls on all of them.
 func measure(p *testkit.Program, o options, fns []function) (map[string][]coldSample, map[string][]time.Duration, string) {
 	work := testkit.Dir(p)
 	tmp := filepath.Join(work, "direct-tmp")
@@ -154,55 +223,21 @@ func measure(p *testkit.Program, o options, fns []function) (map[string][]coldSa
 	}
 	defer direct.Close()
 
-	replicas := newTracker()
-	d := testkit.StartDaemon(p, functionsTOML(o, fns), testkit.Options{
-		Gateway:   fmt.Sprintf("scale_down_window = %q", o.downWindow.String()),
-		LogLevel:  "info",
-		OnLogLine: replicas.read,
-	})
-	mode := o.mode
-	gw := client.New(d.URL, client.Auth{})
-	gw.HTTP = &http.Client{
-		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-		Timeout:   60 * time.Second,
+	daemons := []*daemonUnderTest{startUnderTest(p, o, fns, "faasd", "")}
+	if o.baseline != "" {
+		daemons = append(daemons, startUnderTest(p, o, fns, "baseline", o.baseline))
 	}
-	cold := map[string][]coldSample{}
+	mode := o.mode
+	cold := map[string][]coldSample{} // by function, and "baseline " + function
 	floor := map[string][]time.Duration{}
 	for i := 0; i < o.n; i++ {
 		for _, f := range fns {
-			for attempt := 0; ; attempt++ {
-				if attempt == 3 {
-					p.Fatalf("%s: no cold request in 3 attempts", f.name)
+			for _, u := range daemons {
+				key := f.name
+				if u.label != "faasd" {
+					key = u.label + " " + f.name
 				}
-				// Get the function to zero.
-				if replicas.live(f.name) > 0 {
-					switch mode {
-					case "restart":
-						d.Stop()
-						replicas.reset()
-						d.Start()
-					default:
-						if !replicas.waitZero(f.name, o.idleTimeout) {
-							if mode == "idle" {
-								p.Fatalf("%s did not scale to zero within %s", f.name, o.idleTimeout)
-							}
-							fmt.Fprintf(os.Stderr, "# %s did not scale to zero within %s: restarting the daemon before each sample instead\n", f.name, o.idleTimeout)
-							mode = "restart"
-							continue
-						}
-						if mode == "auto" {
-							mode = "idle"
-						}
-					}
-				}
-				time.Sleep(o.settle)
-				s, err := coldRequest(gw, replicas, f.name)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "# %s sample %d: %v\n", f.name, i+1, err)
-					continue
-				}
-				cold[f.name] = append(cold[f.name], s)
-				break
+				cold[key] = append(cold[key], u.sample(p, o, f, i, &mode))
 			}
 			time.Sleep(o.settle)
 			dt, err := directStart(p, direct, f, tmp, o.poll)
@@ -211,8 +246,12 @@ func measure(p *testkit.Program, o options, fns []function) (map[string][]coldSa
 			}
 			floor[f.name] = append(floor[f.name], dt)
 			s := cold[f.name][len(cold[f.name])-1]
-			fmt.Fprintf(os.Stderr, "# %s %2d/%d: faasd e2e %s (held %s, spawn→ready %s) | direct exec→200 %s\n",
+			line := fmt.Sprintf("# %s %2d/%d: faasd e2e %s (held %s, spawn→ready %s) | direct exec→200 %s",
 				f.name, i+1, o.n, ms(s.e2e), ms(s.held), ms(s.ready), ms(dt))
+			if b, ok := cold["baseline "+f.name]; ok {
+				line += fmt.Sprintf(" | baseline e2e %s (spawn→ready %s)", ms(b[len(b)-1].e2e), ms(b[len(b)-1].ready))
+			}
+			fmt.Fprintln(os.Stderr, line)
 		}
 	}
 	if mode == "auto" {
@@ -478,6 +517,22 @@ func report(o options, mode string, fns []function, cold map[string][]coldSample
 		}
 		c, d := summarize(e2e), summarize(floor[f.name])
 		fmt.Fprintf(tw, "%s\t%s\t\t%s\t%s\t\t\t\n", f.name, "faasd overhead (e2e − direct)", msSigned(c.p50-d.p50), msSigned(c.p95-d.p95))
+		if bs, ok := cold["baseline "+f.name]; ok {
+			var be2e, bready []time.Duration
+			for _, s := range bs {
+				be2e, bready = append(be2e, s.e2e), append(bready, s.ready)
+			}
+			for _, r := range []struct {
+				what string
+				ds   []time.Duration
+			}{{"baseline cold request, e2e", be2e}, {"  baseline spawn → ready", bready}} {
+				st := summarize(r.ds)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", f.name, r.what, len(r.ds), ms(st.p50), ms(st.p95), ms(st.min), ms(st.max))
+			}
+			b, r, br := summarize(be2e), summarize(pick(func(s coldSample) time.Duration { return s.ready })), summarize(bready)
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t%s\t\t\t\n", f.name, "faasd − baseline (e2e)", msSigned(c.p50-b.p50), msSigned(c.p95-b.p95))
+			fmt.Fprintf(tw, "%s\t%s\t\t%s\t%s\t\t\t\n", f.name, "faasd − baseline (spawn → ready)", msSigned(r.p50-br.p50), msSigned(r.p95-br.p95))
+		}
 		fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
 	}
 	tw.Flush()

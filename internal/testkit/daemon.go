@@ -57,6 +57,8 @@ type Options struct {
 	LogLevel string
 	// OnLogLine hears each line the daemon writes, as it is written.
 	OnLogLine func(line string)
+	// Binary is the faasd binary to run; default: the one built from this tree.
+	Binary string
 }
 
 // StartDaemon writes functions (TOML text, with {{BIN}} replaced by the binaries'
@@ -129,7 +131,11 @@ func (d *Daemon) Start() {
 	if level == "" {
 		level = "debug"
 	}
-	cmd := exec.Command(filepath.Join(Bin(t), "faasd"), "serve", "-f", d.Config, "--log-level", level)
+	binary := d.opts.Binary
+	if binary == "" {
+		binary = filepath.Join(Bin(t), "faasd")
+	}
+	cmd := exec.Command(binary, "serve", "-f", d.Config, "--log-level", level)
 	cmd.Dir = d.Dir
 	cmd.Stdout = d.out
 	cmd.Stderr = d.out
