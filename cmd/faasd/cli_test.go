@@ -57,7 +57,8 @@ func (r *replicas) Status(name string) (supervisor.Status, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n, ok := r.desired[name]
-	return supervisor.Status{Name: name, Desired: n, Ready: n, State: "ready"}, ok
+	usage := &supervisor.Usage{CPUMillis: 12, MemoryBytes: 10 << 20}
+	return supervisor.Status{Name: name, Desired: n, Ready: n, State: "ready", Usage: usage}, ok
 }
 
 func (r *replicas) Scale(name string, n int) error {
@@ -168,7 +169,7 @@ func loggedIn(t *testing.T, gw *gateway) *cli {
 func TestCommandsAgainstAGateway(t *testing.T) {
 	gw := startGateway(t)
 	c := loggedIn(t, gw)
-	if err := gw.catalog.Create(api.Deployment{Service: "echo", EnvProcess: "cat", Labels: map[string]string{"team": "a"}}); err != nil {
+	if err := gw.catalog.Create(api.Deployment{Service: "echo", EnvProcess: "cat", Labels: map[string]string{"team": "a"}, Limits: &api.Resources{Memory: "64Mi", Pids: 128}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -183,7 +184,7 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 		{"list -v", "", []string{"list", "-v"}, 0, []string{"Command", "Source", "cat", "ready", "api", "file"}, ""},
 		{"list --json", "", []string{"list", "--json"}, 0, []string{`"name": "echo"`, `"source": "api"`}, ""},
 		{"list takes no names", "", []string{"list", "echo"}, 2, nil, "list takes no arguments"},
-		{"describe", "", []string{"describe", "echo"}, 0, []string{"Name:", "echo", "1 desired, 1 ready", "team=a", gw.url + "/function/echo"}, ""},
+		{"describe", "", []string{"describe", "echo"}, 0, []string{"Name:", "echo", "1 desired, 1 ready", "Limits:", "memory 64Mi, pids 128", "Usage:", "12m CPU, 10.0 MiB memory", "team=a", gw.url + "/function/echo"}, ""},
 		{"describe --json", "", []string{"describe", "echo", "--json"}, 0, []string{`"name": "echo"`}, ""},
 		{"describe unknown", "", []string{"describe", "nope"}, 1, nil, "faasd: no such function: nope\n"},
 		{"describe --json unknown", "", []string{"describe", "--json", "nope"}, 1, nil, "faasd: no such function: nope\n"},

@@ -162,6 +162,15 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 	row("Status", ready+statusDetail(f))
 	row("Replicas", fmt.Sprintf("%d desired, %d ready, %d starting", f.Replicas, f.AvailableReplicas, f.Starting))
 	row("Invocations", strconv.FormatInt(int64(f.InvocationCount), 10))
+	if f.Limits != nil {
+		row("Limits", limitsText(*f.Limits))
+	}
+	if u := f.Usage; u != nil {
+		row("Usage", fmt.Sprintf("%.0fm CPU, %.1f MiB memory", u.CPU, u.TotalMemoryBytes/(1<<20)))
+	}
+	if f.OOMKills > 0 {
+		row("Out of memory", fmt.Sprintf("%d replicas killed", f.OOMKills))
+	}
 	if f.Source != "" {
 		row("Source", f.Source)
 	}
@@ -193,6 +202,21 @@ func (c *describeCmd) run(ctx context.Context, env *environment, args []string) 
 		row("Last error", f.LastError)
 	}
 	return w.Flush()
+}
+
+// limitsText is a function's limits as faasd.toml writes them.
+func limitsText(r api.Resources) string {
+	var parts []string
+	if r.Memory != "" {
+		parts = append(parts, "memory "+r.Memory)
+	}
+	if r.CPU != "" {
+		parts = append(parts, "cpu "+r.CPU)
+	}
+	if r.Pids > 0 {
+		parts = append(parts, "pids "+strconv.FormatInt(r.Pids, 10))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func statusDetail(f api.FunctionStatus) string {
