@@ -375,7 +375,7 @@ func (fc *fastConn) setURL(target string) bool {
 }
 
 // validValue rejects control characters in a field value, as net/http does.
-func validValue(v string) bool {
+func validValue[T string | []byte](v T) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false
@@ -535,11 +535,12 @@ type fastBody struct {
 	chunked  bool
 	left     int64 // in the body, or in the current chunk
 	needCRLF bool  // after a chunk's data
+	excess   int64 // framing beyond what the data allows (chunkOverhead)
 	done     bool
 }
 
 func (b *fastBody) reset(chunked bool, length int64) {
-	b.chunked, b.left, b.needCRLF, b.done = chunked, length, false, length == 0 && !chunked
+	b.chunked, b.left, b.needCRLF, b.excess, b.done = chunked, length, false, 0, length == 0 && !chunked
 	if chunked {
 		b.left = 0
 	}
@@ -584,40 +585,61 @@ func (b *fastBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// nextChunk reads a chunk's size line (and the end of the one before), or the trailer.
+// nextChunk reads a chunk's size line (and the end of the one before), or the trailer,
+// by the rules of chunked.go.
 func (b *fastBody) nextChunk() error {
 	if b.needCRLF {
-		line, err := b.br.ReadSlice('\n')
+		crlf, err := b.br.Peek(2)
 		if err != nil {
 			return unexpected(err)
 		}
-		if len(bytes.TrimRight(line, "\r\n")) != 0 {
-			return errors.New("malformed chunked request body")
+		if crlf[0] != '\r' || crlf[1] != '\n' {
+			return errChunkEnd
 		}
+		b.br.Discard(2)
 		b.needCRLF = false
 	}
 	line, err := b.br.ReadSlice('\n')
 	if err != nil {
-		return unexpected(err)
+		return lineError(err)
 	}
-	size, err := parseChunkSize(bytes.TrimRight(line, "\r\n"))
+	size, err := chunkSize(line)
+	if err == nil {
+		err = chunkOverhead(&b.excess, len(line), size)
+	}
 	if err != nil {
-		return errors.New("malformed chunked request body")
+		return err
 	}
 	if size > 0 {
 		b.left = size
 		return nil
 	}
-	for { // the trailer, which a function does not see
+	// The trailer, which a function does not see, but which must be well formed: what
+	// follows it is the next request.
+	for n := 0; ; {
 		line, err := b.br.ReadSlice('\n')
 		if err != nil {
-			return unexpected(err)
+			return lineError(err)
 		}
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+		if n += len(line); n > maxTrailer {
+			return errTrailerLine
+		}
+		if len(line) == 2 && line[0] == '\r' {
 			b.done = true
 			return nil
 		}
+		if _, _, err := trailerField(line); err != nil {
+			return err
+		}
 	}
+}
+
+// lineError is the error of a line that could not be read whole.
+func lineError(err error) error {
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return errChunkLine
+	}
+	return unexpected(err)
 }
 
 func unexpected(err error) error {

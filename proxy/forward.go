@@ -122,7 +122,9 @@ func (cl *call) exchange(u *upstream) (reuse, retry bool, err error) {
 	if berr := cl.bodySent(u, sent); err == nil {
 		err = berr
 	}
-	return err == nil && !hd.close && !u.broken, false, err
+	// Bytes past the end of the response are no answer to anything the gateway asked:
+	// read as the next response, they would reach another caller.
+	return err == nil && !hd.close && !u.broken && u.br.Buffered() == 0, false, err
 }
 
 // watch bounds the rest of the exchange by the function's deadline alone, and ends it as
@@ -441,6 +443,11 @@ func (cl *call) readHead(u *upstream, h http.Header) (hd head, n int, err error)
 	case cl.r.Method == http.MethodHead || hd.status == http.StatusNoContent || hd.status == http.StatusNotModified:
 		hd.noBody = true
 	case hd.chunked:
+		if hd.length >= 0 {
+			// Both framings: chunked wins, and the connection, whose framing another
+			// reader might take otherwise, is not used again.
+			hd.close = true
+		}
 		hd.length = -1
 		delete(h, "Content-Length")
 	case hd.length < 0:
@@ -505,6 +512,10 @@ func (cl *call) readFields(u *upstream, h http.Header, hd *head, n *int) error {
 			return fmt.Errorf("%w: header line %q", errMalformed, line)
 		}
 		kb, vb := line[:colon], trimOWS(line[colon+1:])
+		if !validValue(vb) {
+			// A CR or NUL in a value is how a response is split on its way on.
+			return fmt.Errorf("%w: header line %q", errMalformed, line)
+		}
 		switch string(kb) {
 		case "Connection":
 			conn = string(vb)
@@ -512,7 +523,7 @@ func (cl *call) readFields(u *upstream, h http.Header, hd *head, n *int) error {
 		case "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te":
 			continue
 		case "Transfer-Encoding":
-			if !asciiEqualFold(string(vb), "chunked") {
+			if !asciiEqualFold(string(vb), "chunked") || hd.chunked {
 				return errTransferEncoded
 			}
 			hd.chunked = true
@@ -529,6 +540,8 @@ func (cl *call) readFields(u *upstream, h http.Header, hd *head, n *int) error {
 				continue // repeated, same value
 			}
 			hd.length = l
+		case "Trailer":
+			vb = allowedTrailers(vb)
 		}
 		key, ok := commonFields[string(kb)]
 		if !ok {
@@ -633,19 +646,30 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// readLine returns the next line without its end, valid until the next read, counting
-// the bytes read into n.
+// readLine returns the next line without its end (LF, or CRLF), valid until the next
+// read, counting the bytes read into n.
 func (cl *call) readLine(u *upstream, n *int) ([]byte, error) {
+	line, err := cl.rawLine(u, n)
+	if err != nil {
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, nil
+}
+
+// rawLine returns the next line with its LF, valid until the next read, counting the
+// bytes read into n, which must stay within maxHeadBytes.
+func (cl *call) rawLine(u *upstream, n *int) ([]byte, error) {
 	for {
 		buf, _ := u.br.Peek(u.br.Buffered())
 		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			line := buf[:i]
+			line := buf[:i+1]
 			u.br.Discard(i + 1)
 			if *n += i + 1; *n > maxHeadBytes {
 				return nil, errHeadTooLarge
-			}
-			if len(line) > 0 && line[len(line)-1] == '\r' {
-				line = line[:len(line)-1]
 			}
 			return line, nil
 		}
@@ -672,17 +696,23 @@ func (cl *call) relayBody(u *upstream, hd head, h http.Header) error {
 	if !hd.chunked {
 		return cl.copyBody(u, hd.length, flush)
 	}
-	var n int
+	var excess int64
 	for {
 		cl.flushIfIdle(u.br, flush)
-		n = 0
-		line, err := cl.readLine(u, &n)
+		n := maxHeadBytes - maxChunkLine // the line's own bound is chunkSize's
+		line, err := cl.rawLine(u, &n)
+		if errors.Is(err, errHeadTooLarge) {
+			return fmt.Errorf("%w: %w", errMalformed, errChunkLine)
+		}
 		if err != nil {
 			return err
 		}
-		size, err := parseChunkSize(line)
+		size, err := chunkSize(line)
+		if err == nil {
+			err = chunkOverhead(&excess, len(line), size)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errMalformed, err)
 		}
 		if size == 0 {
 			return cl.readTrailers(u, h)
@@ -690,11 +720,11 @@ func (cl *call) relayBody(u *upstream, hd head, h http.Header) error {
 		if err := cl.copyBody(u, size, flush); err != nil {
 			return err
 		}
-		n = 0
-		if line, err = cl.readLine(u, &n); err != nil {
+		n = maxHeadBytes - 2
+		if line, err = cl.rawLine(u, &n); err != nil {
 			return err
-		} else if len(line) != 0 {
-			return fmt.Errorf("%w: no line end after a chunk", errMalformed)
+		} else if string(line) != "\r\n" {
+			return fmt.Errorf("%w: %w", errMalformed, errChunkEnd)
 		}
 	}
 }
@@ -711,63 +741,45 @@ func parseLength(v string) (int64, error) {
 	return int64(n), err
 }
 
-func parseChunkSize(line []byte) (int64, error) {
-	var size int64
-	i := 0
-	for ; i < len(line); i++ {
-		c := line[i]
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			goto end
-		}
-		if size > 1<<55 {
-			return 0, fmt.Errorf("%w: chunk size %q", errMalformed, line)
-		}
-		size = size<<4 | int64(d)
-	}
-end:
-	if i == 0 || (i < len(line) && line[i] != ';' && line[i] != ' ' && line[i] != '\t') {
-		return 0, fmt.Errorf("%w: chunk size %q", errMalformed, line)
-	}
-	return size, nil
-}
-
-// readTrailers passes the trailer fields of a chunked response on as trailers.
+// readTrailers passes the trailer fields of a chunked response on as trailers, less
+// those that must not come as trailers.
 func (cl *call) readTrailers(u *upstream, h http.Header) error {
-	var n int
+	n := maxHeadBytes - maxTrailer
 	for {
-		line, err := cl.readLine(u, &n)
+		line, err := cl.rawLine(u, &n)
 		if err != nil {
 			return err
 		}
-		if len(line) == 0 {
+		if string(line) == "\r\n" {
 			return nil
 		}
-		k, v, ok := cutField(line)
-		if !ok {
-			return fmt.Errorf("%w: trailer %q", errMalformed, line)
+		k, v, err := trailerField(line)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errMalformed, err)
 		}
-		h.Add(http.TrailerPrefix+k, v)
+		canonicalKey(k)
+		if !forbiddenTrailer(string(k)) {
+			h.Add(http.TrailerPrefix+string(k), string(v))
+		}
 	}
 }
 
-func cutField(line []byte) (k, v string, ok bool) {
-	for i, c := range line {
-		if c == ':' {
-			if i == 0 || !canonicalKey(line[:i]) {
-				return "", "", false
-			}
-			return string(line[:i]), string(trimOWS(line[i+1:])), true
+// allowedTrailers is a Trailer field's list without the fields that must not come as
+// trailers (clients refuse a response that announces them).
+func allowedTrailers(v []byte) []byte {
+	var kept []byte
+	for rest := string(v); len(rest) > 0; {
+		var tok string
+		tok, rest = cutToken(rest)
+		if tok == "" || forbiddenTrailer(http.CanonicalHeaderKey(tok)) {
+			continue
 		}
+		if len(kept) > 0 {
+			kept = append(kept, ", "...)
+		}
+		kept = append(kept, tok...)
 	}
-	return "", "", false
+	return kept
 }
 
 // copyBody copies n bytes of body (n < 0: up to the end of the connection) from the
