@@ -59,7 +59,8 @@ unit:
 # Fuzz targets, as package:name. `make test` runs each for FUZZTIME; `make fuzz` for
 # longer (FUZZTIME=1h to choose). A failing input is written to the package's
 # testdata/fuzz/NAME/ and runs with the unit tests from then on: commit it with the fix.
-FUZZ     := ./config:FuzzParse ./config:FuzzParseScalePolicy ./catalog:FuzzDeploymentSpec ./watchdog:FuzzHeaderEnv
+FUZZ     := ./config:FuzzParse ./config:FuzzParseScalePolicy ./catalog:FuzzDeploymentSpec ./watchdog:FuzzHeaderEnv \
+            ./proxy:FuzzRequestHead ./proxy:FuzzResponseHead
 FUZZTIME ?= 10s
 
 fuzz-short:

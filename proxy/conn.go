@@ -228,11 +228,11 @@ func (fc *fastConn) readRequest() (handBack bool, err error) {
 	var head []byte
 	for {
 		buf, _ := fc.br.Peek(fc.br.Buffered())
-		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			head = buf[:i+4]
+		var handBack bool
+		if head, handBack = headOf(buf); head != nil {
 			break
 		}
-		if fc.br.Buffered() == fastReadBuf || bytes.Contains(buf, []byte("\n\n")) {
+		if handBack {
 			return true, nil
 		}
 		if _, err := fc.br.Peek(fc.br.Buffered() + 1); err != nil {
@@ -251,6 +251,16 @@ func (fc *fastConn) readRequest() (handBack bool, err error) {
 	}
 	fc.br.Discard(len(head))
 	return false, nil
+}
+
+// headOf returns the request head that starts buf, its empty line included, or nil while
+// buf holds no whole head. handBack reports a head the fast path leaves to net/http: one
+// with bare LF line ends, or one larger than its buffer.
+func headOf(buf []byte) (head []byte, handBack bool) {
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		return buf[:i+4], false
+	}
+	return nil, len(buf) == fastReadBuf || bytes.Contains(buf, []byte("\n\n"))
 }
 
 func (fc *fastConn) idleTimeout() time.Duration {
@@ -272,7 +282,7 @@ func (fc *fastConn) parse(head string) bool {
 	clear(fc.hdr)
 	fc.vals = fc.vals[:0]
 	r.Host, r.Close, r.ContentLength, r.TransferEncoding = "", false, 0, nil
-	var length, chunked bool
+	var length, chunked, host bool
 	for {
 		var fl string
 		fl, rest, _ = strings.Cut(rest, "\r\n")
@@ -290,10 +300,10 @@ func (fc *fastConn) parse(head string) bool {
 		}
 		switch k {
 		case "Host":
-			if r.Host != "" {
-				return false
+			if host {
+				return false // net/http refuses a second, even after an empty one
 			}
-			r.Host = v
+			host, r.Host = true, v
 			continue
 		case "Content-Length":
 			n, err := parseLength(v)
@@ -351,24 +361,31 @@ func (fc *fastConn) parse(head string) bool {
 
 var chunkedEncoding = []string{"chunked"}
 
-// setURL parses an origin-form target into fc.url: plain ones here, the rest by net/url.
+// setURL parses an origin-form target into fc.url: plain ones here, the rest by net/url,
+// as net/http parses them. A plain path has only the bytes that url.URL.EscapedPath
+// leaves as they are, so that a replica sees the path its client sent on the fast path
+// as on net/http's.
 func (fc *fastConn) setURL(target string) bool {
 	u := &fc.url
 	*u = url.URL{}
-	for i := 0; i < len(target); i++ {
-		if c := target[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '#' {
-			pu, err := url.ParseRequestURI(target)
-			if err != nil {
-				return false
-			}
-			*u = *pu
-			fc.req.URL = u
-			return true
-		}
+	path, query, hasQuery := strings.Cut(target, "?")
+	plain := true
+	for i := 0; i < len(path) && plain; i++ {
+		c := path[i]
+		plain = isAlnum(c) || strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
 	}
-	u.Path, u.RawQuery, u.ForceQuery = target, "", false
-	if p, q, ok := strings.Cut(target, "?"); ok {
-		u.Path, u.RawQuery, u.ForceQuery = p, q, q == ""
+	for i := 0; i < len(query) && plain; i++ {
+		c := query[i]
+		plain = c > ' ' && c < 0x7f && c != '%' && c != '#'
+	}
+	if !plain {
+		pu, err := url.ParseRequestURI(target)
+		if err != nil {
+			return false
+		}
+		*u = *pu
+	} else {
+		u.Path, u.RawQuery, u.ForceQuery = path, query, hasQuery && query == ""
 	}
 	fc.req.URL = u
 	return true
@@ -384,18 +401,22 @@ func validValue[T string | []byte](v T) bool {
 	return true
 }
 
-// validHost accepts a plain host[:port]; anything else is left to net/http to judge.
+// validHost accepts a Host made of the bytes net/http's server accepts in one (letters,
+// digits and "!$%&'()*+,-.:;=[]_~"); anything else is left to net/http to refuse.
 func validHost(h string) bool {
 	if h == "" {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte("/?#\\\"<>{}|^`", c) >= 0 {
+		if c := h[i]; !isAlnum(c) && strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) < 0 {
 			return false
 		}
 	}
 	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 func validToken(s string) bool {

@@ -86,6 +86,8 @@ func TestOddRequestsOnATakenOverConnectionAreLeftToNetHTTP(t *testing.T) {
 		{"TRACE /function/fn/ HTTP/1.1\r\nHost: h\r\n\r\n", http.StatusMethodNotAllowed},
 		{"GET /function/fn/ HTTP/1.1\r\nHost: h\r\nX-Bad: a\x01b\r\n\r\n", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nHost: a b\r\n\r\n", http.StatusBadRequest},
+		{"GET /function/fn/ HTTP/1.1\r\nHost: user@h\r\n\r\n", http.StatusBadRequest},
+		{"GET /function/fn/ HTTP/1.1\r\nHost:\r\nHost: h\r\n\r\n", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\nHost: h\r\n\r\n", http.StatusBadRequest},
 		{"POST /function/fn/ HTTP/1.1\r\nContent-Length: +1\r\nHost: h\r\n\r\nx", http.StatusBadRequest},
 		{"GET /function/fn/ HTTP/1.1\r\nHost: h\r\n\r\n", http.StatusOK}, // and it stays usable
@@ -152,5 +154,18 @@ func TestShutdownClosesIdleTakenOverConnections(t *testing.T) {
 	}
 	if n, err := c.br.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("the idle connection stayed open: %d %v", n, err)
+	}
+}
+
+func TestTheReplicaSeesThePathAsSentWhicheverPathServesIt(t *testing.T) {
+	url, _ := replica(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RequestURI) })
+	for _, path := range []string{"/x!'()*", "/a[b]", "/%21", "/a;b=c,d", "/~user/@x", "/q?x=!&y=[1]"} {
+		c := dialRaw(t, &httptest.Server{URL: url})
+		raw := "GET /function/fn" + path + " HTTP/1.1\r\nHost: h\r\n\r\n"
+		_, first := c.do(raw)  // net/http read it
+		_, second := c.do(raw) // the fast path did
+		if first != path || second != path {
+			t.Errorf("%s reached the replica as %s, then as %s", path, first, second)
+		}
 	}
 }

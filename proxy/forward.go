@@ -71,6 +71,7 @@ type head struct {
 	noBody  bool
 	close   bool   // the connection cannot carry another request
 	upgrade string // the protocol a 101 switches to
+	http10  bool
 }
 
 // exchange sends the call's request over u and relays the response. It reports whether
@@ -422,17 +423,19 @@ func (cl *call) readHead(u *upstream, h http.Header) (hd head, n int, err error)
 		if hd.status >= 200 || hd.status == http.StatusSwitchingProtocols {
 			break
 		}
-		for {
-			if line, err = cl.readLine(u, &n); err != nil {
-				return hd, n, err
-			}
-			if len(line) == 0 {
-				break
-			}
+		// An interim response is not passed on, but it is read as strictly: its end is
+		// where the real one starts.
+		if err := cl.readFields(u, http.Header{}, &head{}, &n); err != nil {
+			return hd, n, err
 		}
 	}
 	if err := cl.readFields(u, h, &hd, &n); err != nil {
 		return hd, n, err
+	}
+	if hd.chunked && hd.http10 {
+		// HTTP/1.0 has no chunked framing: net/http reads such a body up to the close,
+		// others by its chunks.
+		return hd, n, fmt.Errorf("%w: chunked in an HTTP/1.0 response", errMalformed)
 	}
 	switch {
 	case hd.status == http.StatusSwitchingProtocols:
@@ -465,7 +468,7 @@ func parseStatusLine(line []byte) (head, error) {
 	switch line[7] {
 	case '1':
 	case '0':
-		hd.close = true // unless the replica says keep-alive
+		hd.http10, hd.close = true, true // unless the replica says keep-alive
 	default:
 		return hd, fmt.Errorf("%w: status line %q", errMalformed, line)
 	}
