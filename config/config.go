@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,6 +31,10 @@ const (
 	DefaultHealthInterval   = 10 * time.Second
 	DefaultStopGrace        = 10 * time.Second
 	DefaultMaxBodyBytes     = 64 << 20
+	// DefaultMaxConnsPerClient is far above what a browser (6) or a client library's
+	// pool opens, and above a load test of hundreds of connections from one machine,
+	// yet keeps one address from taking the daemon's file descriptors.
+	DefaultMaxConnsPerClient = 1024
 )
 
 // Config is one parsed faasd.toml.
@@ -57,9 +62,18 @@ type Gateway struct {
 	// UserRange holds the ids of the accounts that functions and services without a
 	// `user` get, one each, when the daemon is root.
 	UserRange IDRange
+	// TrustedProxies are the proxies in front of the gateway: their X-Forwarded-* fields
+	// are passed on to functions (extended), anyone else's replaced, and their
+	// connections are not capped by MaxConnsPerClient.
+	TrustedProxies []netip.Prefix
+	// MaxConnsPerClient caps the connections one client address (IPv6: one /64) holds
+	// open at once; 0 lifts the cap.
+	MaxConnsPerClient int
 
-	// ReadTimeout and WriteTimeout bound the /system API; function requests are bounded
-	// by each function's own Timeout instead, so that no hidden cap sits in the chain.
+	// ReadTimeout and WriteTimeout bound every request but function calls, which their
+	// function's own Timeout bounds instead (no hidden cap sits in the chain), and log
+	// follows: the API, the UI, /metrics, /healthz, and every answer the gateway gives
+	// without calling a function (404, 401, ...).
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 	ReadHeaderTimeout time.Duration // against clients that never finish their headers
@@ -267,6 +281,8 @@ type rawGateway struct {
 	AdminListen          *string   `toml:"admin_listen"`
 	APIUsers             []string  `toml:"api_users"`
 	UserRange            *string   `toml:"user_range"`
+	TrustedProxies       []string  `toml:"trusted_proxies"`
+	MaxConnsPerClient    *int      `toml:"max_conns_per_client"`
 	ReadTimeout          *Duration `toml:"read_timeout"`
 	WriteTimeout         *Duration `toml:"write_timeout"`
 	ReadHeaderTimeout    *Duration `toml:"read_header_timeout"`
@@ -311,6 +327,7 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 		AdminListen:          or(r.AdminListen, ""),
 		APIUsers:             r.APIUsers,
 		UserRange:            DefaultUserRange,
+		MaxConnsPerClient:    or(r.MaxConnsPerClient, DefaultMaxConnsPerClient),
 		ReadTimeout:          dur(r.ReadTimeout, DefaultTimeout),
 		WriteTimeout:         dur(r.WriteTimeout, DefaultTimeout),
 		ReadHeaderTimeout:    dur(r.ReadHeaderTimeout, 10*time.Second),
@@ -342,6 +359,17 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 	if g.ScaleInterval <= 0 {
 		add(errors.New("scale_interval: must be positive"))
 	}
+	if g.MaxConnsPerClient < 0 {
+		add(errors.New("max_conns_per_client: must not be negative (0 lifts the cap)"))
+	}
+	for _, v := range r.TrustedProxies {
+		p, err := parsePrefix(v)
+		if err != nil {
+			add(fmt.Errorf("trusted_proxies: %q is not an address or a CIDR prefix (like 10.0.0.0/8 or 192.0.2.7)", v))
+			continue
+		}
+		g.TrustedProxies = append(g.TrustedProxies, p)
+	}
 	for _, u := range g.APIUsers {
 		if u == "" || strings.TrimSpace(u) != u {
 			add(fmt.Errorf("api_users: %q is not an account name", u))
@@ -365,6 +393,22 @@ func (r rawGateway) resolve(base string) (Gateway, error) {
 	add(err)
 	g.ScaleDefaults = defaults
 	return g, errors.Join(errs...)
+}
+
+// parsePrefix reads a CIDR prefix, or an address as the prefix of that address alone.
+func parsePrefix(v string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(v); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,10 @@ func TestParseErrorsNameFileLineAndKey(t *testing.T) {
 		{"user_range over containers", "[gateway]\nuser_range = \"500000-600000\"\n", "overlaps 524288-1879048191"},
 		{"user_range above 2^31", "[gateway]\nuser_range = \"2147483648-2147483700\"\n", "ids from 2^31 up"},
 		{"user_range not a string", "[gateway]\nuser_range = 70000\n", "f.toml:2: gateway.user_range:"},
+		{"trusted_proxies not a prefix", "[gateway]\n\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]\n",
+			"f.toml:3: gateway: trusted_proxies: \"proxy.example\" is not an address or a CIDR prefix"},
+		{"trusted_proxies bad bits", "[gateway]\ntrusted_proxies = [\"10.0.0.0/33\"]\n", "f.toml:2: gateway: trusted_proxies: \"10.0.0.0/33\""},
+		{"negative max_conns_per_client", "[gateway]\nmax_conns_per_client = -1\n", "f.toml:2: gateway: max_conns_per_client: must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("/x/f.toml", []byte(tc.toml))
@@ -133,6 +138,27 @@ func TestGatewayUserRange(t *testing.T) {
 	}
 	if r := DefaultUserRange; r.Size() != 34464 || !r.Contains(65536) || !r.Contains(99999) || r.Contains(100000) {
 		t.Errorf("default range %v holds %d ids", r, r.Size())
+	}
+}
+
+func TestGatewayTrustedProxiesAndConnectionCap(t *testing.T) {
+	cfg, err := Parse("/x/f.toml", []byte("[gateway]\ntrusted_proxies = [\"10.1.2.3/8\", \"192.0.2.7\", \"::ffff:198.51.100.0/120\", \"2001:db8::/32\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cfg.Gateway.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.0/24", "2001:db8::/32"}; !slices.Equal(got, want) {
+		t.Errorf("trusted_proxies %v, want %v", got, want)
+	}
+	if cfg.Gateway.MaxConnsPerClient != DefaultMaxConnsPerClient {
+		t.Errorf("max_conns_per_client %d by default", cfg.Gateway.MaxConnsPerClient)
+	}
+	cfg, err = Parse("/x/f.toml", []byte("[gateway]\nmax_conns_per_client = 0\n"))
+	if err != nil || cfg.Gateway.MaxConnsPerClient != 0 {
+		t.Fatalf("max_conns_per_client = 0: %v %v", cfg, err)
 	}
 }
 

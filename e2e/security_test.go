@@ -348,3 +348,48 @@ func TestPagesOfOtherSitesCannotUseTheAdminsBrowser(t *testing.T) {
 		t.Errorf("a page of another site deployed a function: %s", body)
 	}
 }
+
+// A client that opens connections and never finishes its requests holds each one only
+// as long as read_timeout, and only max_conns_per_client of them at once.
+func TestHalfOpenClientsAreCutAndCapped(t *testing.T) {
+	d := testkit.StartDaemon(t, "", testkit.Options{Auth: true, Gateway: `read_timeout = "1s"
+max_conns_per_client = 30`})
+	addr := strings.TrimPrefix(d.URL, "http://")
+	dial := func() net.Conn {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	heads := []string{
+		"GET /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n",
+		"GET /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n",
+		"POST /system/functions HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n",
+		"POST /function/nope HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n",
+	}
+	var conns []net.Conn
+	for _, head := range heads {
+		conn := dial()
+		io.WriteString(conn, head) // and never the body
+		conns = append(conns, conn)
+	}
+	for i, conn := range conns {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadAll(conn); err != nil {
+			t.Errorf("%s: the connection stayed open: %v", strings.Fields(heads[i])[1], err)
+		}
+	}
+	for range 30 {
+		dial() // and nothing sent
+	}
+	conn := dial()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, _ := io.ReadAll(conn); !strings.HasPrefix(string(got), "HTTP/1.1 503") {
+		t.Errorf("the connection over the cap got %q", got)
+	}
+	testkit.WaitFor(t, 5*time.Second, "a log line naming the client", func() bool {
+		return strings.Contains(d.Log(), "max_conns_per_client=30")
+	})
+}

@@ -72,14 +72,18 @@ func (p *Proxy) apiRoutes(r *httprouter.Router) {
 	}
 }
 
-// apiDeadlines bounds an API request by the gateway's read and write timeouts. The server
-// has none of its own, so that function calls are bound by their function's timeout only.
+// apiDeadlines bounds an API request by the gateway's read and write timeouts, from when
+// its handler starts. A log follow runs until its client leaves: a read deadline would
+// end it too, as net/http ends a request's context when a read on its connection fails.
 func (p *Proxy) apiDeadlines(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
-		now := time.Now()
-		_ = rc.SetReadDeadline(now.Add(p.apiRead))
-		if !isFollow(r) {
+		if isFollow(r) {
+			_ = rc.SetReadDeadline(time.Time{})
+			_ = rc.SetWriteDeadline(time.Time{})
+		} else {
+			now := time.Now()
+			_ = rc.SetReadDeadline(now.Add(p.apiRead))
 			_ = rc.SetWriteDeadline(now.Add(p.apiWrite))
 			defer rc.SetWriteDeadline(time.Time{})
 		}

@@ -103,7 +103,7 @@ func (p *Proxy) takeOver(w http.ResponseWriter, r *http.Request, serve func(http
 	if err != nil {
 		return false
 	}
-	tcp, _ := conn.(*net.TCPConn) // nil: the client is not watched
+	tcp := tcpConn(conn) // nil: the client is not watched
 	fc := &fastConn{p: p, srv: srv, conn: conn, tcp: tcp, hdr: http.Header{}}
 	// The values a handler may look for in a request's context on net/http's server.
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, srv)
@@ -135,6 +135,20 @@ func (p *Proxy) takeOver(w http.ResponseWriter, r *http.Request, serve func(http
 	defer p.fastConns.Delete(fc)
 	fc.serve(serve)
 	return true
+}
+
+// tcpConn is the TCP connection under c, if there is one.
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch cc := c.(type) {
+		case *net.TCPConn:
+			return cc
+		case interface{ NetConn() net.Conn }:
+			c = cc.NetConn()
+		default:
+			return nil
+		}
+	}
 }
 
 // serve answers the request already in fc.req, then the ones that follow.
@@ -189,8 +203,12 @@ func (fc *fastConn) serveOne(serve func(http.ResponseWriter, *http.Request)) (ke
 	if !w.finish() || fc.req.Close || fc.ctx.Err() != nil {
 		return false
 	}
-	// What the handler left of the body is read and dropped, up to a point.
+	// What the handler left of the body is read and dropped, up to a point, and within
+	// the server's read timeout, as net/http does: a client that promised a body and
+	// sends none gets its answer, then the connection closes.
 	if fc.linger {
+		fc.readWanted = zeroTime
+		fc.setReadDeadline(time.Now().Add(fc.readTimeout()), deadlineStep)
 		if _, err := io.CopyN(io.Discard, &fc.body, drainBody); err != io.EOF {
 			return false
 		}
@@ -261,6 +279,14 @@ func headOf(buf []byte) (head []byte, handBack bool) {
 		return buf[:i+4], false
 	}
 	return nil, len(buf) == fastReadBuf || bytes.Contains(buf, []byte("\n\n"))
+}
+
+// readTimeout bounds reading what a request has left to send.
+func (fc *fastConn) readTimeout() time.Duration {
+	if fc.srv.ReadTimeout > 0 {
+		return fc.srv.ReadTimeout
+	}
+	return fc.srv.ReadHeaderTimeout
 }
 
 func (fc *fastConn) idleTimeout() time.Duration {
@@ -434,6 +460,12 @@ func validToken(s string) bool {
 func (fc *fastConn) watchClient() {
 	if fc.watchDone != nil || fc.tcp == nil {
 		return
+	}
+	// The watch waits on the connection within its read deadline: the call's, not what
+	// is left of the one for its head.
+	if !fc.readWanted.IsZero() {
+		fc.setReadDeadline(fc.readWanted, deadlineStep)
+		fc.readWanted = zeroTime
 	}
 	rc, err := fc.tcp.SyscallConn()
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -181,8 +180,8 @@ func (cl *call) replayable() bool {
 }
 
 // writeHead writes the request line and header fields: the client's fields without the
-// hop-by-hop ones, the forwarding fields, the call's id and start time, and the framing
-// of the body.
+// hop-by-hop ones and those that only the gateway may write, the forwarding fields
+// (forwarded.go), the call's id and start time, and the framing of the body.
 func (cl *call) writeHead(bw *bufio.Writer, addr string) {
 	r := cl.r
 	bw.WriteString(r.Method)
@@ -202,40 +201,14 @@ func (cl *call) writeHead(bw *bufio.Writer, addr string) {
 
 	conn := r.Header["Connection"]
 	for k, vs := range r.Header {
-		if dropRequestField(k, cl.prefix != "") || (len(conn) > 0 && namedIn(conn, k)) {
+		if dropRequestField(k) || (len(conn) > 0 && namedIn(conn, k)) || underscoreSpelling(k, dropRequestField) {
 			continue
 		}
 		for _, v := range vs {
 			writeField(bw, k, v)
 		}
 	}
-	// The client's address is appended to what a proxy in front of us said; the host
-	// and scheme are kept when such a proxy gave them.
-	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		bw.WriteString("X-Forwarded-For: ")
-		for _, prior := range r.Header["X-Forwarded-For"] {
-			bw.WriteString(prior)
-			bw.WriteString(", ")
-		}
-		bw.WriteString(ip)
-		bw.WriteString("\r\n")
-	}
-	if v := r.Header["X-Forwarded-Host"]; len(v) > 0 && v[0] != "" {
-		writeField(bw, "X-Forwarded-Host", v[0])
-	} else {
-		writeField(bw, "X-Forwarded-Host", r.Host)
-	}
-	if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 && v[0] != "" {
-		writeField(bw, "X-Forwarded-Proto", v[0])
-	} else if r.TLS != nil {
-		writeField(bw, "X-Forwarded-Proto", "https")
-	} else {
-		writeField(bw, "X-Forwarded-Proto", "http")
-	}
-	// Lets an application build links that work behind /function/NAME.
-	if cl.prefix != "" {
-		writeField(bw, "X-Forwarded-Prefix", cl.prefix)
-	}
+	cl.writeForwarding(bw)
 	writeField(bw, "X-Call-Id", cl.id)
 	writeField(bw, "X-Start-Time", cl.startStr)
 	if cl.upgrade {
@@ -264,17 +237,14 @@ func writeField(bw *bufio.Writer, k, v string) {
 
 // dropRequestField reports the client's fields that are not passed on as they are: the
 // hop-by-hop ones, the framing (written anew), and those the gateway writes itself.
-func dropRequestField(k string, prefixed bool) bool {
+func dropRequestField(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Content-Length", "Expect", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
-		"X-Forwarded-Proto", "X-Call-Id", "X-Start-Time":
+		"Content-Length", "Expect", "X-Call-Id", "X-Start-Time":
 		return true
-	case "X-Forwarded-Prefix":
-		return prefixed
 	}
-	return false
+	return forwardingField(k)
 }
 
 // namedIn reports whether a Connection field names the header field k (hop-by-hop).
@@ -877,6 +847,14 @@ func (cl *call) tunnel(u *upstream, h http.Header, hd head) error {
 	cl.wroteHeader = true
 	defer conn.Close()
 	defer u.conn.Close()
+	// The replica agreed: from now on the stream is the function's, as long as both
+	// ends keep it open, and no deadline of the call's applies.
+	if cl.stopWatch != nil {
+		cl.stopWatch()
+		cl.stopWatch = nil
+	}
+	_ = conn.SetDeadline(time.Time{})
+	_ = u.conn.SetDeadline(time.Time{})
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	h.Write(brw)
 	brw.WriteString("Connection: Upgrade\r\nUpgrade: ")

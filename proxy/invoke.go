@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -37,7 +36,7 @@ type call struct {
 	id       string // X-Call-Id
 	start    time.Time
 	startStr string    // X-Start-Time: start in Unix nanoseconds
-	deadline time.Time // the function's timeout; zero for upgrades, which run as long as they are used
+	deadline time.Time // the function's timeout, until a protocol switch at most
 	upgrade  bool
 
 	body       []byte // a small request body, read whole so that it can be sent again
@@ -86,9 +85,10 @@ func (p *Proxy) invoke(w http.ResponseWriter, r *http.Request, route *supervisor
 		return
 	}
 	cl.upgrade = isUpgrade(r)
-	if timeout := route.Spec().Timeout; !cl.upgrade && timeout > 0 {
+	if timeout := route.Spec().Timeout; timeout > 0 {
 		// One timeout per function bounds the whole exchange: waiting for a replica,
-		// the upstream call, reading a slow upload and writing to a slow reader.
+		// the upstream call, reading a slow upload and writing to a slow reader. A
+		// protocol switch is bounded until the replica agrees to it (tunnel).
 		cl.deadline = cl.start.Add(timeout)
 		rc := http.NewResponseController(w)
 		// The connection gets a moment more, so that the gateway can still say why.
@@ -311,6 +311,11 @@ func callStamp(id string, start time.Time) (string, string) {
 	return id, both[n:]
 }
 
+// isUpgrade reports a request to switch protocols that the gateway passes on: a GET of
+// HTTP/1.1, as WebSocket asks. Another method's Upgrade field is dropped like any other
+// hop-by-hop field, and the request is a plain call: switching after a body would leave
+// the body's end for the replica to guess.
 func isUpgrade(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+	return r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && r.Header.Get("Upgrade") != "" &&
+		namedIn(r.Header["Connection"], "upgrade")
 }

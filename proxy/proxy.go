@@ -7,6 +7,7 @@ package proxy
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,12 +39,23 @@ type Options struct {
 	Commit       string
 
 	// The OpenFaaS API under /system, when Catalog is set.
-	Catalog      Catalog
-	Control      Control
-	History      History      // GET /system/history; nil: no such route
-	Credentials  *Credentials // basic auth on /system (and /ui); nil: open
-	ReadTimeout  time.Duration
-	WriteTimeout time.Duration
+	Catalog     Catalog
+	Control     Control
+	History     History      // GET /system/history; nil: no such route
+	Credentials *Credentials // basic auth on /system (and /ui); nil: open
+
+	// ReadTimeout and WriteTimeout bound every request but function calls (which
+	// their function's timeout bounds) and log follows; ReadHeaderTimeout bounds
+	// every request's head. See Server.
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	ReadHeaderTimeout time.Duration
+	// MaxConnsPerClient caps the connections one client address holds open at once
+	// (see Listener); 0: no cap.
+	MaxConnsPerClient int
+	// TrustedProxies are the addresses whose X-Forwarded-* fields are believed, and
+	// whose connections are not capped.
+	TrustedProxies []netip.Prefix
 	// Containment is what /system/info says of the replicas' cgroups; nil: nothing.
 	Containment *api.Containment
 
@@ -74,12 +86,16 @@ type Proxy struct {
 	creds    *Credentials
 	apiRead  time.Duration
 	apiWrite time.Duration
-	ui       http.Handler
-	contain  *api.Containment
-	queue    Queue // asynchronous calls, once ServeAsync ran
-	ownNames func() config.OwnNames
-	closing  chan struct{}
-	close    sync.Once
+
+	headerTimeout time.Duration
+	trusted       trustedProxies
+	clients       clientLimits
+	ui            http.Handler
+	contain       *api.Containment
+	queue         Queue // asynchronous calls, once ServeAsync ran
+	ownNames      func() config.OwnNames
+	closing       chan struct{}
+	close         sync.Once
 
 	balancer  balancer
 	stats     statsTable
@@ -113,11 +129,14 @@ func New(opts Options) *Proxy {
 		creds:       opts.Credentials,
 		apiRead:     opts.ReadTimeout,
 		apiWrite:    opts.WriteTimeout,
-		ui:          opts.UI,
-		contain:     opts.Containment,
-		ownNames:    opts.OwnNames,
-		closing:     make(chan struct{}),
-		metrics:     metrics.NewSet(),
+
+		headerTimeout: opts.ReadHeaderTimeout,
+		trusted:       opts.TrustedProxies,
+		ui:            opts.UI,
+		contain:       opts.Containment,
+		ownNames:      opts.OwnNames,
+		closing:       make(chan struct{}),
+		metrics:       metrics.NewSet(),
 	}
 	if p.commit == "" {
 		p.commit = "unknown"
@@ -128,6 +147,7 @@ func New(opts Options) *Proxy {
 	if p.version == "" {
 		p.version = "dev"
 	}
+	p.clients = clientLimits{max: opts.MaxConnsPerClient, trusted: p.trusted, log: p.log, now: time.Now, open: map[netip.Addr]*clientConns{}}
 	if p.ownNames == nil {
 		p.ownNames = func() config.OwnNames { return config.LocalNames(config.Gateway{}) }
 	}

@@ -38,8 +38,20 @@ func closedAddr(t *testing.T) string {
 }
 
 func newProxy(t *testing.T, rs routes, hold time.Duration, maxHeld int) *httptest.Server {
-	p := New(Options{Backends: rs, MaxBodyBytes: 1 << 20, HoldTimeout: hold, MaxHeld: maxHeld})
-	srv := httptest.NewServer(p)
+	return serve(t, New(Options{
+		Backends: rs, MaxBodyBytes: 1 << 20, HoldTimeout: hold, MaxHeld: maxHeld,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, ReadHeaderTimeout: 10 * time.Second,
+		MaxConnsPerClient: 1000,
+	}))
+}
+
+// serve runs p as the daemon does: on its Server, behind its Listener.
+func serve(t *testing.T, p *Proxy) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = p.Server()
+	srv.Listener = p.Listener(srv.Listener)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv
 }

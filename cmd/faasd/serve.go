@@ -104,14 +104,15 @@ func (c *serveCmd) run(ctx context.Context, env *environment, _ []string) error 
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close() // unless Serve took it, which Shutdown closes
-	adminLn, err := listenAdmin(cfg.Gateway.AdminListen)
+	adminLn, err := listenAdmin(cfg.Gateway.AdminListen, px)
 	if err != nil {
 		return err
 	}
 	if adminLn != nil {
 		defer adminLn.Close()
 	}
-	srv := newHTTPServer(cfg.Gateway, px, log)
+	ln = px.Listener(ln)
+	srv := px.Server()
 	// Deferred in this order, the queue stops after HTTP (which pauses it) and before the
 	// replicas its running calls need.
 	async := serveQueue(cfg, px, sup, srv, log)
@@ -191,14 +192,18 @@ func newProxy(g config.Gateway, creds *proxy.Credentials, cat *catalog.Catalog, 
 		Containment:  contain,
 		ReadTimeout:  g.ReadTimeout,
 		WriteTimeout: g.WriteTimeout,
-		Commit:       commit,
-		Backends:     sup,
-		Logger:       log,
-		MaxBodyBytes: g.MaxBodyBytes,
-		HoldTimeout:  g.ScaleFromZeroTimeout,
-		MaxHeld:      g.MaxHeldRequests,
-		Version:      version,
-		UI:           webui.Handler(),
+
+		ReadHeaderTimeout: g.ReadHeaderTimeout,
+		MaxConnsPerClient: g.MaxConnsPerClient,
+		TrustedProxies:    g.TrustedProxies,
+		Commit:            commit,
+		Backends:          sup,
+		Logger:            log,
+		MaxBodyBytes:      g.MaxBodyBytes,
+		HoldTimeout:       g.ScaleFromZeroTimeout,
+		MaxHeld:           g.MaxHeldRequests,
+		Version:           version,
+		UI:                webui.Handler(),
 
 		SeparateAdmin: g.AdminListen != "",
 		OwnNames:      func() config.OwnNames { return config.LocalNames(g) },
@@ -214,19 +219,6 @@ func drainHTTP(srv *http.Server, sigs *signals, log *slog.Logger) {
 		log.Warn("requests still in flight at shutdown", "err", err)
 		srv.Close()
 	}
-}
-
-func newHTTPServer(g config.Gateway, px *proxy.Proxy, log *slog.Logger) *http.Server {
-	srv := &http.Server{
-		Handler:           px,
-		ConnContext:       proxy.ConnContext,
-		ReadHeaderTimeout: g.ReadHeaderTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	srv.RegisterOnShutdown(px.Close)
-	return srv
 }
 
 // startServices starts the file's services and waits until every one is ready, so that
@@ -283,7 +275,8 @@ func watchConfig(path string, log *slog.Logger) (*filewatch.Watcher, error) {
 }
 
 // listenAdmin opens the admin port of [gateway] admin_listen, or nothing when it is unset.
-func listenAdmin(addr string) (net.Listener, error) {
+// Its clients count against the same cap as on the main port.
+func listenAdmin(addr string, px *proxy.Proxy) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -291,7 +284,7 @@ func listenAdmin(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin_listen: %w", err)
 	}
-	return proxy.AdminListener(ln), nil
+	return proxy.AdminListener(px.Listener(ln)), nil
 }
 
 // reload applies a changed file. An invalid one is refused: the running config stays, and
