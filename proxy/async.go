@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -56,12 +55,13 @@ func (p *Proxy) Invoke(w http.ResponseWriter, r *http.Request, name, path string
 
 // enqueue stores a call and answers 202 with its X-Call-Id once it is stored: a crash
 // after that loses nothing.
-func (p *Proxy) enqueue(q Queue, w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	raw := ps.ByName("name")
-	name, ok := strings.CutSuffix(raw, "."+api.Namespace)
-	if !ok && strings.Contains(raw, ".") {
-		name = "" // another namespace: there is none
+func (p *Proxy) enqueue(q Queue, w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	raw, _, rest, ok := callPath(r.URL.EscapedPath(), "async-function")
+	if !ok {
+		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
+		return
 	}
+	name := functionName(raw)
 	callID := r.Header.Get("X-Call-Id")
 	if callID == "" {
 		callID = newCallID()
@@ -99,10 +99,6 @@ func (p *Proxy) enqueue(q Queue, w http.ResponseWriter, r *http.Request, ps http
 		}
 		http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
 		return
-	}
-	_, rest, found := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/async-function/"), "/")
-	if found {
-		rest = "/" + rest
 	}
 	header := r.Header.Clone()
 	header.Set("X-Call-Id", callID)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"faasd/queue"
 	"faasd/supervisor"
 )
 
@@ -167,5 +168,58 @@ func TestTheReplicaSeesThePathAsSentWhicheverPathServesIt(t *testing.T) {
 		if first != path || second != path {
 			t.Errorf("%s reached the replica as %s, then as %s", path, first, second)
 		}
+	}
+}
+
+func TestAFunctionIsNamedByThePathItForwards(t *testing.T) {
+	url, _ := replica(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RequestURI) })
+	for _, tc := range []struct {
+		path string
+		code int
+		want string // what the replica saw, or what the 404 says
+	}{
+		{"/function/fn/a%2Fb", 200, "/a%2Fb"},
+		{"/function/fn%2Fx/y", 404, "no such function"},
+		{"/function/fn%2F", 404, "no such function"},
+		{"/function/%66n/y", 200, "/y"},
+		{"/function/fn.openfaas-fn/z", 200, "/z"},
+		{"/function%2Ffn/y", 404, "404 page not found"},
+	} {
+		c := dialRaw(t, &httptest.Server{URL: url})
+		raw := "GET " + tc.path + " HTTP/1.1\r\nHost: h\r\n\r\n"
+		for _, via := range []string{"net/http", "fast path"} {
+			if resp, body := c.do(raw); resp.StatusCode != tc.code || !strings.Contains(body, tc.want) {
+				t.Errorf("%s (%s): %d %q, want %d %q", tc.path, via, resp.StatusCode, body, tc.code, tc.want)
+			}
+		}
+	}
+}
+
+// recordingQueue keeps what the gateway stores.
+type recordingQueue struct {
+	Queue
+	calls []*queue.Call
+}
+
+func (q *recordingQueue) Enqueue(_ context.Context, c *queue.Call) error {
+	q.calls = append(q.calls, c)
+	return nil
+}
+func (q *recordingQueue) MaxBodyBytes() int64 { return 1 << 20 }
+
+func TestAnAsynchronousCallIsNamedByThePathItStores(t *testing.T) {
+	rt := supervisor.NewStaticRoute(spec("fn"), closedAddr(t))
+	p := New(Options{Backends: routes{"fn": rt}, MaxBodyBytes: 1 << 20, HoldTimeout: time.Second})
+	q := &recordingQueue{}
+	p.ServeAsync(q)
+	for path, want := range map[string]int{"/async-function/fn/a%2Fb": 202, "/async-function/fn%2Fx/y": 404} {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader("job")))
+		if rec.Code != want {
+			t.Errorf("%s: %d %q, want %d", path, rec.Code, rec.Body, want)
+		}
+	}
+	if len(q.calls) != 1 || q.calls[0].Function != "fn" || q.calls[0].Path != "/a%2Fb" {
+		t.Fatalf("stored %+v", q.calls)
 	}
 }

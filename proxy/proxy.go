@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,8 +226,7 @@ func (p *Proxy) call(w http.ResponseWriter, r *http.Request) {
 		p.invoke(w, r, route, "", r.URL.EscapedPath())
 		return
 	}
-	name, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/function/"), "/")
-	p.callFunction(w, r, name)
+	p.callFunction(w, r)
 }
 
 func isInvocationMethod(m string) bool {
@@ -299,33 +299,53 @@ func (p *Proxy) uiRoutes(r *httprouter.Router) {
 	r.GET("/ui", toUI)
 }
 
-func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-	p.callFunction(w, r, ps.ByName("name"))
+func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	p.callFunction(w, r)
 }
 
-// callFunction serves /function/NAME[/PATH]; raw is NAME as the router reads it.
-func (p *Proxy) callFunction(w http.ResponseWriter, r *http.Request, raw string) {
-	name, ok := strings.CutSuffix(raw, "."+api.Namespace)
-	if !ok && strings.Contains(raw, ".") {
-		name = "" // another namespace: there is none
+// callFunction serves /function/NAME[/PATH].
+func (p *Proxy) callFunction(w http.ResponseWriter, r *http.Request) {
+	raw, prefix, path, ok := callPath(r.URL.EscapedPath(), "function")
+	if !ok {
+		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
+		return
 	}
-	route, found := p.backends.Route(name)
+	route, found := p.backends.Route(functionName(raw))
 	if !found {
 		p.notFound(w, r, raw)
 		return
 	}
-	// The upstream path is what follows the name, taken from the escaped path so that
-	// encoded slashes and the like reach the function as the client sent them. Both are
-	// slices of the escaped path: nothing to allocate.
-	escaped := r.URL.EscapedPath()
-	if !strings.HasPrefix(escaped, "/function/") {
-		escaped = r.URL.Path // "function" itself was escaped
+	p.invoke(w, r, route, prefix, path)
+}
+
+// callPath splits the escaped path of a call, /ROOT/NAME[/PATH], at its slashes as the
+// client wrote them: name is the second segment, unescaped, and path what follows it,
+// as escaped, the upstream path. An encoded slash never splits a segment, so a call
+// routes by the same path it forwards: /function/a%2Fb names the function "a/b", which
+// cannot exist (404), rather than reaching "a" with the path "/". The router (and
+// isCall) match the unescaped path, where it would have split.
+func callPath(escaped, root string) (name, prefix, path string, ok bool) {
+	first, rest, _ := strings.Cut(strings.TrimPrefix(escaped, "/"), "/")
+	if r, err := url.PathUnescape(first); err != nil || r != root {
+		return "", "", "", false
 	}
-	end := len(escaped)
-	if i := strings.IndexByte(escaped[len("/function/"):], '/'); i >= 0 {
-		end = len("/function/") + i
+	seg, _, _ := strings.Cut(rest, "/")
+	end := len(escaped) - len(rest) + len(seg)
+	name, err := url.PathUnescape(seg)
+	if err != nil {
+		return "", "", "", false
 	}
-	p.invoke(w, r, route, escaped[:end], escaped[end:])
+	return name, escaped[:end], escaped[end:], true
+}
+
+// functionName is the function a call's NAME segment names: NAME, or NAME.openfaas-fn,
+// OpenFaaS's namespace; another namespace names none ("").
+func functionName(raw string) string {
+	name, ok := strings.CutSuffix(raw, "."+api.Namespace)
+	if !ok && strings.Contains(raw, ".") {
+		return ""
+	}
+	return name
 }
 
 // hostOnly is the host of a Host field, lower case, without port or IPv6 brackets.
