@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"faasd/config"
 	"faasd/queue"
 	"faasd/supervisor"
 )
@@ -221,5 +222,36 @@ func TestAnAsynchronousCallIsNamedByThePathItStores(t *testing.T) {
 	}
 	if len(q.calls) != 1 || q.calls[0].Function != "fn" || q.calls[0].Path != "/a%2Fb" {
 		t.Fatalf("stored %+v", q.calls)
+	}
+}
+
+func TestTheGatewaysOwnAnswerOutlivesAnEarlierCallsDeadline(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(echoReplica))
+	defer upstream.Close()
+	fn := &config.Function{Name: "fn", Timeout: 100 * time.Millisecond}
+	srv := serve(t, New(Options{
+		Backends:     routes{"fn": supervisor.NewStaticRoute(fn, strings.TrimPrefix(upstream.URL, "http://"))},
+		MaxBodyBytes: 1 << 20, HoldTimeout: time.Second,
+	}))
+	// Three connections at once, so that the wait is paid once.
+	var conns []*rawClient
+	for range 3 {
+		c := dialRaw(t, srv)
+		c.do("GET /function/fn/ HTTP/1.1\r\nHost: h\r\n\r\n")
+		c.do("GET /function/fn/ HTTP/1.1\r\nHost: h\r\n\r\n") // on the fast path
+		conns = append(conns, c)
+	}
+	time.Sleep(answerGrace + 300*time.Millisecond) // past what those calls allowed for writing
+	for i, tc := range []struct {
+		raw  string
+		code int
+	}{
+		{"GET /function/nope/ HTTP/1.1\r\nHost: h\r\n\r\n", http.StatusNotFound},
+		{"GET /function%2Ffn/ HTTP/1.1\r\nHost: h\r\n\r\n", http.StatusNotFound},
+		{"POST /function/fn/ HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n", http.StatusRequestEntityTooLarge},
+	} {
+		if resp, _ := conns[i].do(tc.raw); resp.StatusCode != tc.code {
+			t.Errorf("%q: %d", tc.raw, resp.StatusCode)
+		}
 	}
 }

@@ -57,7 +57,15 @@ type clientWatcher interface{ watchClient() }
 
 func (p *Proxy) notFound(w http.ResponseWriter, r *http.Request, name string) {
 	setCallHeaders(w.Header(), r)
+	answerNow(w)
 	http.Error(w, "error finding function "+name+": no such function", http.StatusNotFound)
+}
+
+// answerNow bounds writing an answer the gateway gives without calling a function. On a
+// connection the fast path serves, the write deadline an earlier call set may have
+// passed since.
+func answerNow(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(answerGrace))
 }
 
 // invoke proxies one request to a ready replica of route; path is the upstream path and
@@ -250,6 +258,7 @@ func (p *Proxy) fail(cl *call, err error) int {
 		status = http.StatusBadGateway
 	}
 	p.log.Log(cl.r.Context(), level, "invocation failed", "function", cl.route.Name, "status", status, "err", err)
+	answerNow(cl.w)
 	h := cl.w.Header()
 	clear(h)
 	if fe != nil {
@@ -312,10 +321,10 @@ func callStamp(id string, start time.Time) (string, string) {
 }
 
 // isUpgrade reports a request to switch protocols that the gateway passes on: a GET of
-// HTTP/1.1, as WebSocket asks. Another method's Upgrade field is dropped like any other
-// hop-by-hop field, and the request is a plain call: switching after a body would leave
-// the body's end for the replica to guess.
+// HTTP/1.1 without a body, as WebSocket asks. Any other request's Upgrade field is
+// dropped like any hop-by-hop field, and the request is a plain call: where a body
+// ends and the new protocol starts would be the replica's guess.
 func isUpgrade(r *http.Request) bool {
-	return r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && r.Header.Get("Upgrade") != "" &&
-		namedIn(r.Header["Connection"], "upgrade")
+	return r.Method == http.MethodGet && r.ProtoAtLeast(1, 1) && r.ContentLength == 0 &&
+		r.Header.Get("Upgrade") != "" && namedIn(r.Header["Connection"], "upgrade")
 }

@@ -307,6 +307,7 @@ func (p *Proxy) handleFunction(w http.ResponseWriter, r *http.Request, _ httprou
 func (p *Proxy) callFunction(w http.ResponseWriter, r *http.Request) {
 	raw, prefix, path, ok := callPath(r.URL.EscapedPath(), "function")
 	if !ok {
+		answerNow(w)
 		http.Error(w, "404 page not found: "+r.URL.Path, http.StatusNotFound)
 		return
 	}

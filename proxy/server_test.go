@@ -120,9 +120,13 @@ func switchingReplica(t *testing.T) string {
 func TestOnlyGETSwitchesAndTheSwitchedStreamOutlivesTheTimeouts(t *testing.T) {
 	srv := boundedGateway(t, switchingReplica(t), Options{})
 	c := dialRaw(t, srv)
-	resp, body := c.do("POST /function/fn/ws HTTP/1.1\r\nHost: h\r\n" + wsHead + "Content-Length: 1\r\n\r\nx")
-	if resp.StatusCode != 200 || body != "no switch" {
-		t.Fatalf("POST with Upgrade: %d %q, want a plain call", resp.StatusCode, body)
+	for _, raw := range []string{
+		"POST /function/fn/ws HTTP/1.1\r\nHost: h\r\n" + wsHead + "Content-Length: 1\r\n\r\nx",
+		"GET /function/fn/ws HTTP/1.1\r\nHost: h\r\n" + wsHead + "Content-Length: 1\r\n\r\nx",
+	} {
+		if resp, body := c.do(raw); resp.StatusCode != 200 || body != "no switch" {
+			t.Fatalf("%s with Upgrade and a body: %d %q, want a plain call", strings.Fields(raw)[0], resp.StatusCode, body)
+		}
 	}
 
 	c = dialRaw(t, srv)
