@@ -51,6 +51,34 @@ type CPU struct {
 func (m Memory) String() string { return m.text }
 func (c CPU) String() string    { return c.text }
 
+// Quantity writes the size as a Kubernetes quantity in its shortest exact form: "64Mi",
+// "1G", or bytes. It is "" for no limit.
+func (m Memory) Quantity() string {
+	if m.IsZero() {
+		return ""
+	}
+	best, unit := m.Bytes, ""
+	for sfx, mult := range suffixes {
+		n := mult.Num().Int64()
+		if mult.IsInt() && n > 1 && m.Bytes%n == 0 && m.Bytes/n < best {
+			best, unit = m.Bytes/n, sfx
+		}
+	}
+	return strconv.FormatInt(best, 10) + unit
+}
+
+// Quantity writes the share as a Kubernetes quantity: whole CPUs ("2") or thousandths
+// ("500m" for 0.5). It is "" for no limit.
+func (c CPU) Quantity() string {
+	switch {
+	case c.IsZero():
+		return ""
+	case c.Millis%1000 == 0:
+		return strconv.FormatInt(c.Millis/1000, 10)
+	}
+	return strconv.FormatInt(c.Millis, 10) + "m"
+}
+
 // IsZero reports whether no memory size was given.
 func (m Memory) IsZero() bool { return m.Bytes == 0 }
 

@@ -81,6 +81,52 @@ func TestParseCPU(t *testing.T) {
 	}
 }
 
+// A quantity written back is the shortest exact one, and reads as the same amount.
+func TestQuantity(t *testing.T) {
+	memory := func(s string) (int64, string, error) {
+		m, err := ParseMemory(s)
+		return m.Bytes, m.Quantity(), err
+	}
+	cpu := func(s string) (int64, string, error) {
+		c, err := ParseCPU(s)
+		return c.Millis, c.Quantity(), err
+	}
+	for _, tc := range []struct {
+		parse    func(string) (int64, string, error)
+		in, want string
+	}{
+		{memory, "64Mi", "64Mi"},
+		{memory, "0.5Gi", "512Mi"},
+		{memory, "1024Ki", "1Mi"},
+		{memory, "1G", "1G"},
+		{memory, "2e9", "2G"}, // also 1953125Ki: the shorter wins
+		{memory, "1500k", "1500k"},
+		{memory, "1048576.5", "1048577"},
+		{memory, "134217728", "128Mi"},
+		{memory, "1Ei", "1Ei"},
+		{cpu, "0.5", "500m"},
+		{cpu, "500m", "500m"},
+		{cpu, ".25", "250m"},
+		{cpu, "2", "2"},
+		{cpu, "2000m", "2"},
+		{cpu, "1.5", "1500m"},
+		{cpu, "0.0001", "1m"},
+		{cpu, "1k", "1000"},
+	} {
+		n, q, err := tc.parse(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, _, err := tc.parse(q)
+		if q != tc.want || err != nil || back != n {
+			t.Errorf("%q: Quantity() = %q (reads back as %d, %v), want %q", tc.in, q, back, err, tc.want)
+		}
+	}
+	if (Memory{}).Quantity() != "" || (CPU{}).Quantity() != "" {
+		t.Error("no limit is written as a quantity")
+	}
+}
+
 func TestLimitsInTheFile(t *testing.T) {
 	cfg, err := Parse("/x/f.toml", []byte(`
 [functions.a]

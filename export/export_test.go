@@ -584,8 +584,19 @@ func checkStack(t *testing.T, cfg *config.Config, res *Result, st stackYAML, reg
 		if !maps.Equal(fn.Labels, f.Labels) || !maps.Equal(fn.Annotations, f.Annotations) {
 			t.Errorf("%s: labels %v, annotations %v; faasd.toml says %v, %v", name, fn.Labels, fn.Annotations, f.Labels, f.Annotations)
 		}
-		if fn.Limits != nil || fn.Requests != nil {
-			t.Errorf("%s: limits %v, requests %v, which faasd.toml cannot say", name, fn.Limits, fn.Requests)
+		for _, r := range []struct {
+			key    string
+			got    *resources
+			memory config.Memory
+			cpu    config.CPU
+		}{
+			{"limits", fn.Limits, f.Limits.Memory, f.Limits.CPU},
+			{"requests", fn.Requests, f.Requests.Memory, f.Requests.CPU},
+		} {
+			want := resources{Memory: r.memory.Quantity(), CPU: r.cpu.Quantity()}
+			if r.got == nil && want != (resources{}) || r.got != nil && *r.got != want {
+				t.Errorf("%s: %s %+v, want %+v from faasd.toml", name, r.key, r.got, want)
+			}
 		}
 	}
 }

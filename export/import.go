@@ -64,6 +64,8 @@ type tomlFunction struct {
 	Annotations map[string]string `toml:"annotations,inline,omitempty"`
 	Secrets     []string          `toml:"secrets,omitempty"`
 	Timeout     string            `toml:"timeout,omitempty"`
+	Limits      map[string]string `toml:"limits,inline,omitempty"`
+	Requests    map[string]string `toml:"requests,inline,omitempty"`
 }
 
 // watchdogTimeouts are of-watchdog's limits on one request; faasd's `timeout` bounds a
@@ -232,8 +234,14 @@ func importFunc(name string, fn importFunction, stackDir, tomlDir string, getenv
 			note(true, "its program %s is not in its folder: build it there (the image's build steps do not carry over)", prog)
 		}
 	}
-	if len(fn.Limits) > 0 || len(fn.Requests) > 0 {
-		note(false, "limits and requests not kept: faasd.toml has no place for them")
+	if t.Limits, err = importResources("limits", fn.Limits, note); err != nil {
+		return nil, nil, err
+	}
+	if t.Requests, err = importResources("requests", fn.Requests, note); err != nil {
+		return nil, nil, err
+	}
+	if len(t.Requests) > 0 {
+		note(false, "requests kept, as the API shows them: one machine reserves nothing for a function; its limits are what faasd enforces")
 	}
 	if image != nil {
 		note(true, "only its Dockerfile's process and environment carry over, not what the Dockerfile installs: the machine must have it")
@@ -243,6 +251,26 @@ func importFunc(name string, fn importFunction, stackDir, tomlDir string, getenv
 		return nil, nil, err
 	}
 	return &Table{Name: name, Text: text}, notes, nil
+}
+
+// importResources checks a stack function's limits or requests as faasd.toml will read
+// them and keeps the memory and cpu it can hold, as written; anything else (a GPU) is
+// noted and left out.
+func importResources(key string, r map[string]string, note func(bool, string, ...any)) (map[string]string, error) {
+	if _, _, err := config.ParseResources(r["memory"], r["cpu"]); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	kept := map[string]string{}
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		switch {
+		case r[k] == "":
+		case k == "memory" || k == "cpu":
+			kept[k] = r[k]
+		default:
+			note(false, "%s %s = %s not kept: faasd bounds only memory and cpu (and pids, which a stack file cannot say)", key, k, r[k])
+		}
+	}
+	return kept, nil
 }
 
 // functionTable writes t as a [functions.NAME] table.

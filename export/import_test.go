@@ -88,6 +88,10 @@ functions:
       topic: hashes
     limits:
       memory: 64Mi
+      cpu: 0.5
+      nvidia.com/gpu: "1"
+    requests:
+      cpu: 100m
   echo:
     lang: dockerfile
     handler: ./echo
@@ -125,7 +129,8 @@ functions:
 	}
 	assertNote(t, &Result{Notes: res.Notes}, "py", "not imported: lang python3-http")
 	assertNote(t, &Result{Notes: res.Notes}, "noproc", "not imported: neither stack.yml nor ./noproc/Dockerfile")
-	assertNote(t, &Result{Notes: res.Notes}, "hasher", "limits and requests not kept")
+	assertNote(t, &Result{Notes: res.Notes}, "hasher", "limits nvidia.com/gpu = 1 not kept: faasd bounds only memory and cpu")
+	assertNote(t, &Result{Notes: res.Notes}, "hasher", "requests kept, as the API shows them: one machine reserves nothing")
 	assertNote(t, &Result{Notes: res.Notes}, "server", "an HTTP workload")
 
 	cfg := importInto(t, filepath.Join(dir, "stack.yml"), func(k string) string { return map[string]string{"GREETING": "hello"}[k] })
@@ -141,6 +146,9 @@ functions:
 		h.Labels["com.openfaas.scale.min"] != "2" || h.Annotations["topic"] != "hashes" || h.Scale.Min != 2 {
 		t.Errorf("hasher: timeout %s, secrets %v, labels %v, annotations %v", h.Timeout, h.Secrets, h.Labels, h.Annotations)
 	}
+	if l, r := h.Limits, h.Requests; l.Memory.Bytes != 64<<20 || l.CPU.Millis != 500 || l.Pids != config.DefaultPids || r.CPU.Millis != 100 || !r.Memory.IsZero() {
+		t.Errorf("hasher: limits %+v, requests %+v; want memory 64Mi, cpu 500m, the default pids, and requests cpu 100m", l, r)
+	}
 	if e := cfg.Functions["echo"]; e.Fprocess != "cat" {
 		t.Errorf("echo: fprocess %q, want the stack file's cat", e.Fprocess)
 	}
@@ -151,6 +159,68 @@ functions:
 	for _, k := range []string{"mode", "upstream_url", "fprocess"} {
 		if _, ok := s.Env[k]; ok {
 			t.Errorf("server: env keeps of-watchdog's %s", k)
+		}
+	}
+}
+
+// Limits and requests go to the cluster and back as the same amounts, however
+// faasd.toml wrote them; pids, which a stack file cannot hold, falls back to faasd's
+// default, as the export said it would.
+func TestImportRoundTripLimits(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"faasd.toml": `
+[functions.small]
+fprocess = "cat"
+limits = { memory = "64Mi", cpu = "0.5", pids = 100 }
+requests = { memory = "32Mi", cpu = "100m" }
+
+[functions.big]
+fprocess = "wc"
+limits = { memory = "1.5G", cpu = 2 }
+
+[functions.free]
+fprocess = "sha512sum"
+`})
+	orig, err := config.Load(filepath.Join(dir, "faasd.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, out := exportExample(t, orig)
+	assertNote(t, res, "small", "limits pids = 100 not exported: OpenFaaS has no field for it")
+	cfg := importInto(t, filepath.Join(out, "stack.yml"), nil)
+	for _, name := range orig.Names() {
+		o, f := orig.Functions[name], cfg.Functions[name]
+		if f == nil {
+			t.Errorf("%s: not imported", name)
+			continue
+		}
+		want := o.Limits
+		want.Pids = config.DefaultPids
+		if f.Limits.Memory.Bytes != want.Memory.Bytes || f.Limits.CPU.Millis != want.CPU.Millis || f.Limits.Pids != want.Pids {
+			t.Errorf("%s: limits %+v after the round trip, want %+v", name, f.Limits, want)
+		}
+		if f.Requests.Memory.Bytes != o.Requests.Memory.Bytes || f.Requests.CPU.Millis != o.Requests.CPU.Millis {
+			t.Errorf("%s: requests %+v after the round trip, want %+v", name, f.Requests, o.Requests)
+		}
+	}
+}
+
+// A quantity faasd cannot read stops the import with the function and field named;
+// nothing is written.
+func TestImportRefusesBadQuantities(t *testing.T) {
+	for _, tc := range []struct{ resources, want string }{
+		{"limits: {memory: lots}", `functions.fn: limits: memory: "lots" is not a memory quantity such as "128Mi" or "1G"`},
+		{"limits: {cpu: fast}", `functions.fn: limits: cpu: "fast" is not a cpu quantity such as "500m" or "2"`},
+		{"limits: {memory: 128}", `functions.fn: limits: memory: "128" is 128 bytes, below the least a process needs (1Mi)`},
+		{"limits: {cpu: -1}", `functions.fn: limits: cpu: "-1": a cpu limit must be positive`},
+		{"requests: {memory: 64MB}", `functions.fn: requests: memory: "64MB" is not a memory quantity`},
+		{"requests: {cpu: 0m}", `functions.fn: requests: cpu: "0m": a cpu limit must be positive`},
+	} {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"stack.yml": "provider: {name: openfaas}\nfunctions:\n  fn:\n    lang: dockerfile\n    fprocess: cat\n    " + tc.resources + "\n"})
+		res, err := Import(filepath.Join(dir, "stack.yml"), os.Getenv, dir, "")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), filepath.Join(dir, "stack.yml")+": ") {
+			t.Errorf("%s: Import = %v, %v; want an error naming the file and saying %q", tc.resources, res, err, tc.want)
 		}
 	}
 }

@@ -93,6 +93,9 @@ func (e *exporter) plan(f *config.Function) (*plan, error) {
 	if f.LockFile != config.DefaultLockFile {
 		p.note("lock_file %s: of-watchdog does not wait for it; it answers /_/ready with its own /tmp/.lock", f.LockFile)
 	}
+	if f.Limits.Pids != config.DefaultPids {
+		p.note("limits pids = %d not exported: OpenFaaS has no field for it; %s", f.Limits.Pids, pidsElsewhere)
+	}
 	for _, dep := range f.DependsOn {
 		p.note("depends on the service %s, which the cluster must provide (see services.md)", dep)
 	}

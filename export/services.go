@@ -52,6 +52,9 @@ func (e *exporter) servicesFile(plans []*plan) []byte {
 		for _, k := range slices.Sorted(maps.Keys(s.EnvSecrets)) {
 			fmt.Fprintf(&b, "- environment from a secret: %s, the value of the secret %s\n", k, s.EnvSecrets[k])
 		}
+		if l := s.Limits; !l.Memory.IsZero() || !l.CPU.IsZero() || l.Pids != config.DefaultPids {
+			fmt.Fprintf(&b, "- limits: %s\n", serviceLimits(l))
+		}
 		if ps := users[name]; len(ps) > 0 {
 			var names []string
 			for _, p := range ps {
@@ -70,6 +73,23 @@ func (e *exporter) servicesFile(plans []*plan) []byte {
 		e.note("", "service %s is not exported: services.md says what to run instead", name)
 	}
 	return b.Bytes()
+}
+
+// serviceLimits says what faasd bounded a service's process to, and where the cluster
+// sets the same bounds.
+func serviceLimits(l config.Limits) string {
+	var parts []string
+	r := quantities(l.Memory, l.CPU)
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		parts = append(parts, fmt.Sprintf("%s `%s`", k, r[k]))
+	}
+	if len(parts) > 0 {
+		parts = []string{strings.Join(parts, ", ") + " (its container's `resources.limits`)"}
+	}
+	if l.Pids != config.DefaultPids {
+		parts = append(parts, fmt.Sprintf("pids %d (%s)", l.Pids, pidsElsewhere))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // localAddresses lists the environment variables whose values point at this machine.

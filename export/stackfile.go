@@ -9,10 +9,13 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"faasd/config"
 )
 
 // stackFile writes stack.yml: the provider, the dockerfile template, and per function
-// its build context, image, environment, secrets, labels and annotations.
+// its build context, image, environment, secrets, labels, annotations, limits and
+// requests.
 func (e *exporter) stackFile(plans []*plan) ([]byte, error) {
 	var fns []*yaml.Node
 	for _, p := range plans {
@@ -34,6 +37,8 @@ func (e *exporter) stackFile(plans []*plan) ([]byte, error) {
 		}
 		spec = appendMap(spec, "labels", f.Labels)
 		spec = appendMap(spec, "annotations", f.Annotations)
+		spec = appendMap(spec, "limits", quantities(f.Limits.Memory, f.Limits.CPU))
+		spec = appendMap(spec, "requests", quantities(f.Requests.Memory, f.Requests.CPU))
 		for _, bad := range badLabels(f.Labels) {
 			p.note("%s: Kubernetes refuses it as a label", bad)
 		}
@@ -90,6 +95,9 @@ func (p *plan) stackComment() string {
 	if len(p.fn.Hosts) > 0 {
 		lines = append(lines, "faasd routed the hosts "+strings.Join(p.fn.Hosts, ", ")+" to it: an ingress's work in the cluster.")
 	}
+	if pids := p.fn.Limits.Pids; pids != config.DefaultPids {
+		lines = append(lines, fmt.Sprintf("faasd limited it to %d tasks (pids), which a stack file cannot say: %s.", pids, pidsElsewhere))
+	}
 	if len(p.fn.DependsOn) > 0 {
 		lines = append(lines, "It needs what faasd ran as [services."+strings.Join(p.fn.DependsOn, "], [services.")+"]: see services.md.")
 		if keys := localAddresses(p.env); len(keys) > 0 {
@@ -104,6 +112,23 @@ func (p *plan) stackComment() string {
 func escapeEnvsubst(b []byte) []byte {
 	return []byte(strings.NewReplacer(`$`, `$$`, `\`, `\\`).Replace(string(b)))
 }
+
+// quantities writes a memory size and a CPU share as a stack file's limits or requests:
+// Kubernetes quantities, as faas-cli passes them on.
+func quantities(memory config.Memory, cpu config.CPU) map[string]string {
+	r := map[string]string{}
+	if !memory.IsZero() {
+		r["memory"] = memory.Quantity()
+	}
+	if !cpu.IsZero() {
+		r["cpu"] = cpu.Quantity()
+	}
+	return r
+}
+
+// pidsElsewhere says where a cluster bounds the tasks of a function, which OpenFaaS
+// has no field for.
+const pidsElsewhere = "Kubernetes bounds a pod's tasks per node (the kubelet's podPidsLimit)"
 
 func str(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
 
