@@ -73,3 +73,36 @@ func (c *cli) read(rel string) string {
 	}
 	return string(b)
 }
+
+// Limits go to the cluster as Kubernetes quantities and come back the same; what a stack
+// file cannot hold (pids) is said, and a quantity faasd cannot read stops the import.
+func TestCLIExportImportLimits(t *testing.T) {
+	c := newCLI(t, nil)
+	c.writeFile("faasd.toml", `[functions.small]
+fprocess = "cat"
+limits = { memory = "64Mi", cpu = "0.5", pids = 100 }
+requests = { memory = "32Mi", cpu = "100m" }
+`)
+	r := c.run("", "export", "-o", "deploy")
+	if r.code != 0 || !strings.Contains(r.stderr, "faasd export: small: limits pids = 100 not exported: OpenFaaS has no field for it") {
+		t.Fatalf("export: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	const resources = "    limits:\n      cpu: 500m\n      memory: 64Mi\n    requests:\n      cpu: 100m\n      memory: 32Mi\n"
+	if stack := c.read("deploy/stack.yml"); !strings.Contains(stack, resources) {
+		t.Errorf("deploy/stack.yml lacks\n%s\n%s", resources, stack)
+	}
+	r = c.run("", "import", "deploy/stack.yml", "-f", "back/faasd.toml")
+	if r.code != 0 || !strings.Contains(r.stderr, "faasd import: small: requests kept") {
+		t.Fatalf("import: exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	const tables = "[functions.small.limits]\ncpu = \"500m\"\nmemory = \"64Mi\"\n[functions.small.requests]\ncpu = \"100m\"\nmemory = \"32Mi\"\n"
+	if toml := c.read("back/faasd.toml"); !strings.Contains(toml, tables) {
+		t.Errorf("back/faasd.toml lacks\n%s\n%s", tables, toml)
+	}
+	c.editFile("deploy/stack.yml", "memory: 64Mi", "memory: lots")
+	c.fail(`deploy/stack.yml: functions.small: limits: memory: "lots" is not a memory quantity such as "128Mi" or "1G"`,
+		"import", "deploy/stack.yml", "-f", "bad/faasd.toml")
+	if _, err := os.Stat(filepath.Join(c.dir, "bad")); !os.IsNotExist(err) {
+		t.Errorf("a failed import left bad/: %v", err)
+	}
+}
