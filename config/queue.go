@@ -46,6 +46,7 @@ type Queue struct {
 	RetryMax        time.Duration // longest retry delay
 	AckWait         time.Duration // a call taken by a host that died runs again after this
 	CallbackTimeout time.Duration // one POST to a callback URL
+	CallbackAllow   CallbackAllow // where callbacks may go
 }
 
 type rawQueue struct {
@@ -62,6 +63,7 @@ type rawQueue struct {
 	RetryMax        *Duration `toml:"retry_max"`
 	AckWait         *Duration `toml:"ack_wait"`
 	CallbackTimeout *Duration `toml:"callback_timeout"`
+	CallbackAllow   *[]string `toml:"callback_allow"`
 }
 
 func (r rawQueue) resolve(g Gateway) (Queue, error) {
@@ -85,6 +87,11 @@ func (r rawQueue) resolve(g Gateway) (Queue, error) {
 	if r.MaxBodyBytes == nil && g.MaxBodyBytes > 0 {
 		q.MaxBodyBytes = min(q.MaxBodyBytes, g.MaxBodyBytes)
 	}
+	allow, err := parseCallbackAllow(r.CallbackAllow)
+	if err != nil {
+		return q, err
+	}
+	q.CallbackAllow = allow
 	if q.URL != "" {
 		u, err := url.Parse(q.URL)
 		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -19,6 +18,7 @@ import (
 type Queue interface {
 	Enqueue(ctx context.Context, c *queue.Call) error
 	MaxBodyBytes() int64
+	CheckCallback(url string) error
 	Info(ctx context.Context) api.QueueInfo
 	Failures(ctx context.Context, fn string) ([]api.QueueFailure, error)
 }
@@ -73,8 +73,8 @@ func (p *Proxy) enqueue(q Queue, w http.ResponseWriter, r *http.Request, _ httpr
 	}
 	callback := r.Header.Get("X-Callback-Url")
 	if callback != "" {
-		if u, err := url.Parse(callback); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			http.Error(w, fmt.Sprintf("X-Callback-Url %q: want an absolute http or https URL", callback), http.StatusBadRequest)
+		if err := q.CheckCallback(callback); err != nil {
+			http.Error(w, fmt.Sprintf("X-Callback-Url %q: %v", callback, err), http.StatusBadRequest)
 			return
 		}
 	}

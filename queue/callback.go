@@ -3,14 +3,19 @@ package queue
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"faasd/api"
+	"faasd/config"
 )
 
 // notifier is the callback stage: it POSTs a call's result to the URL the caller gave in
@@ -22,6 +27,43 @@ type notifier struct {
 	now    func() time.Time
 	stats  stats
 	log    *slog.Logger
+}
+
+// callbackClient is the client callbacks are posted with. Every connection it makes is
+// checked against [queue] callback_allow with the address it goes to.
+func callbackClient(cfg config.Queue) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Through a proxy, the address checked would be the proxy's, not the callback's.
+	t.Proxy = nil
+	t.DialContext = allowedDial(cfg.CallbackAllow)
+	return &http.Client{
+		Timeout:   cfg.CallbackTimeout,
+		Transport: t,
+		// A redirect is an answer: the result is not sent on to wherever it points.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// allowedDial dials as a net.Dialer does, refusing each address that allow refuses for
+// the host dialed. The check runs on the socket before it connects, with the address
+// the name resolved to then, so a name that resolves elsewhere at the time of the call
+// (DNS rebinding) is caught, and nothing is sent to a refused address.
+func allowedDial(allow config.CallbackAllow) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		d := net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+			Control: func(_, address string, _ syscall.RawConn) error {
+				ap, err := netip.ParseAddrPort(address)
+				if err != nil {
+					return fmt.Errorf("%w: address %q: %v", config.ErrCallbackRefused, address, err)
+				}
+				return allow.Addr(host, ap.Addr())
+			}}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // hopHeaders are the function's answer headers that belong to its connection, not to the
@@ -55,7 +97,8 @@ func (n *notifier) handle(ctx context.Context, d delivery) {
 	if err != nil {
 		reason = err.Error()
 	}
-	if again, delay := n.retry.next(attempt, status); again {
+	// A refused address stays refused: trying again would only ask the same question.
+	if again, delay := n.retry.next(attempt, status); again && !errors.Is(err, config.ErrCallbackRefused) {
 		log.Info("queue: callback failed, will retry", "err", reason, "retry_in", delay.String())
 		n.stats.retried(res.Function, "callback")
 		_ = d.NakWithDelay(delay)

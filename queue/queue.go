@@ -13,7 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -110,14 +110,20 @@ func New(opts Options) *Queue {
 		ackWait: opts.Config.AckWait, now: opts.Now, stats: q.stats, log: opts.Logger,
 	}
 	q.note = notifier{
-		client: &http.Client{
-			Timeout: opts.Config.CallbackTimeout,
-			// A redirect is an answer: the result is not sent on to wherever it points.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		sink: q, retry: retry, now: opts.Now, stats: q.stats, log: opts.Logger,
+		client: callbackClient(opts.Config),
+		sink:   q, retry: retry, now: opts.Now, stats: q.stats, log: opts.Logger,
 	}
 	return q
+}
+
+// CheckCallback says why a callback URL is refused before its call is stored, or
+// returns nil; where it may connect is checked again on every connection.
+func (q *Queue) CheckCallback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("want an absolute http or https URL")
+	}
+	return q.cfg.CallbackAllow.Host(u.Hostname())
 }
 
 // MaxBodyBytes is the largest body an asynchronous call may have.
