@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,8 +35,17 @@ type callback struct {
 }
 
 func newCallbacks(t *testing.T) *callbacks {
+	return newCallbacksAt(t, "127.0.0.1:0")
+}
+
+// newCallbacksAt starts a callback receiver listening on addr.
+func newCallbacksAt(t *testing.T, addr string) *callbacks {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &callbacks{}
-	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -46,6 +56,9 @@ func newCallbacks(t *testing.T) *callbacks {
 		}
 		c.got = append(c.got, callback{r.Header.Clone(), string(body)})
 	}))
+	c.Listener.Close()
+	c.Listener = ln
+	c.Start()
 	t.Cleanup(c.Close)
 	return c
 }
@@ -162,6 +175,10 @@ func TestAsyncCallRunsAndCallsBack(t *testing.T) {
 			{"echo.other-ns/x", "", 404},
 			{"echo", "not a url", 400},
 			{"echo", "ftp://example.test/x", 400},
+			// Where cloud metadata services answer, by any spelling.
+			{"echo", "http://169.254.169.254/latest/meta-data/", 400},
+			{"echo", "http://0xa9fea9fe/latest/meta-data/", 400},
+			{"echo", "http://[fe80::1%25lo]/", 400},
 		} {
 			code, _, body := async(t, d, tc.path, "", "X-Callback-Url", tc.callback)
 			if code != tc.code {
@@ -234,6 +251,65 @@ func TestAsyncRetriesThenRecordsFailures(t *testing.T) {
 		}
 		if !strings.Contains(d.Log(), "queue: callback failed") {
 			t.Errorf("no log line for the failed callback")
+		}
+	})
+}
+
+func TestAsyncCallbacksGoOnlyWhereAllowed(t *testing.T) {
+	// The receiver listens on 127.0.0.2, the one address the list names: the gateway's own
+	// 127.0.0.1, and localhost with it, are then refused.
+	cbs := newCallbacksAt(t, "127.0.0.2:0")
+	_, port, _ := net.SplitHostPort(cbs.Listener.Addr().String())
+	d := testkit.StartDaemon(t, workload("flaky", ""), testkit.Options{
+		Gateway: "[queue]\ncallback_allow = [\"127.0.0.2\"]\nmax_attempts = 3\nretry_base = \"50ms\"\nretry_max = \"100ms\"",
+	})
+	raceFree(t, d)
+
+	t.Run("a callback to an address the list does not name is refused at once", func(t *testing.T) {
+		for url, want := range map[string]string{
+			"http://169.254.169.254/latest/meta-data/": "169.254.169.254 is link-local",
+			"http://127.0.0.1:" + port + "/":           "127.0.0.1 is not in [queue] callback_allow",
+		} {
+			if code, _, body := async(t, d, "flaky/echo", "", "X-Callback-Url", url); code != http.StatusBadRequest || !strings.Contains(body, want) {
+				t.Errorf("callback %s: %d %q, want 400 saying %q", url, code, body, want)
+			}
+		}
+		// Nothing was stored: the queue has not even started.
+		var info api.Info
+		if code, body := d.API("GET", "/system/info", ""); code != 200 || json.Unmarshal([]byte(body), &info) != nil || info.Queue.State != "idle" {
+			t.Errorf("/system/info after refused calls: %d %s", code, body)
+		}
+	})
+
+	t.Run("a callback to an address the list names arrives", func(t *testing.T) {
+		_, id, _ := async(t, d, "flaky/echo", "allowed", "X-Callback-Url", cbs.URL+"/done")
+		if cb := cbs.wait(t, id); cb.body != "allowed" {
+			t.Errorf("callback body %q", cb.body)
+		}
+	})
+
+	t.Run("a name that resolves to a refused address fails once, for good", func(t *testing.T) {
+		url := "http://localhost:" + port + "/done"
+		code, id, body := async(t, d, "flaky/echo", "", "X-Callback-Url", url)
+		if code != http.StatusAccepted {
+			t.Fatalf("callback %s: %d %s, want 202: the name is checked where it resolves", url, code, body)
+		}
+		if f := waitFailure(t, d, id, "callback", 1); !strings.Contains(f.Error, "callback refused: localhost resolves to") {
+			t.Errorf("failure: %+v", f)
+		}
+		if n := metricWith(d, "faasd_queue_failed_total", "flaky", "callback"); n != 1 {
+			t.Errorf("failed callbacks = %v, want 1", n)
+		}
+		if n := metricWith(d, "faasd_queue_retried_total", "flaky", "callback"); n > 0 { // -1: never counted
+			t.Errorf("callback retries = %v, want none", n)
+		}
+		if !strings.Contains(d.Log(), "queue: callback failed") {
+			t.Errorf("no log line for the refused callback")
+		}
+		cbs.mu.Lock()
+		defer cbs.mu.Unlock()
+		if len(cbs.got) != 1 {
+			t.Errorf("the receiver got %d callbacks, want only the allowed one", len(cbs.got))
 		}
 	})
 }
