@@ -42,8 +42,8 @@ type guardedRange struct {
 	what   string
 }
 
-// hostName is a DNS name, optionally "*." and a suffix; its last label is not a number,
-// so that a misspelt address is not taken for a name.
+// hostName is a DNS name, or "*." and one. parseCallbackAllow also wants its last label
+// not to be a number, so that a misspelt address is not taken for a name.
 var hostName = regexp.MustCompile(`^(\*\.)?([a-z0-9_]([-a-z0-9_]*[a-z0-9_])?\.)*[a-z0-9_]([-a-z0-9_]*[a-z0-9_])?$`)
 
 func parseCallbackAllow(entries *[]string) (CallbackAllow, error) {
@@ -110,6 +110,7 @@ func (a CallbackAllow) Addr(host string, ip netip.Addr) error {
 	return fmt.Errorf("%w: %s is not in [queue] callback_allow", ErrCallbackRefused, ip)
 }
 
+// guardOf returns the guarded range ip is in, if any.
 func guardOf(ip netip.Addr) (guardedRange, bool) {
 	for _, g := range guarded {
 		if g.prefix.Contains(ip) {
@@ -133,6 +134,7 @@ func (a CallbackAllow) named(h string) bool {
 	return false
 }
 
+// isAddr reports whether host is an address, however spelt, rather than a name.
 func isAddr(host string) bool {
 	_, ok := parseHostIP(normalHost(host))
 	return ok
