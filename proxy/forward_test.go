@@ -170,6 +170,43 @@ func TestIdleConnectionClosedByTheReplicaIsNotAnError(t *testing.T) {
 	}
 }
 
+// A connection idle for longer than its last call took is still good: the deadline that
+// call set has passed, and must not make the check before reuse take it for closed.
+func TestIdleConnectionIsReusedPastTheDeadlineOfItsLastCall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			defer c.Close()
+		}
+	}()
+	cp := &connPool{addr: ln.Addr().String()}
+	now := time.Now()
+	u, err := cp.get(t.Context(), now, time.Time{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.setDeadline(now.Add(-time.Second)) // what the last call set, long past
+	cp.put(u, now.Add(-time.Second))
+	again, err := cp.get(t.Context(), now, time.Time{}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.conn.Close()
+	if again != u || !again.reused {
+		t.Fatalf("the idle connection was closed and another dialed (%d accepted)", accepted.Load())
+	}
+}
+
 func TestReplicaMayAnswerBeforeReadingTheBody(t *testing.T) {
 	url, _ := replica(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no thanks", http.StatusForbidden)

@@ -88,7 +88,10 @@ var (
 )
 
 // closedByPeer reports whether the replica closed an idle connection (or, against the
-// protocol, wrote to it): reading would not block.
+// protocol, wrote to it): reading would not block. The peek goes through Control, not
+// Read: Read would fail on the deadline of the call the connection last served, long
+// past when it has been idle a while, and a live connection would be closed and dialed
+// again on every call to a function called less often than every 100 ms.
 func (u *upstream) closedByPeer() bool {
 	if u.br.Buffered() > 0 {
 		return true
@@ -98,11 +101,10 @@ func (u *upstream) closedByPeer() bool {
 		return true
 	}
 	closed := true
-	err = rc.Read(func(fd uintptr) bool {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		closed = !errors.Is(err, unix.EAGAIN)
-		return true
 	})
 	return err != nil || closed
 }
