@@ -95,7 +95,9 @@ func (cl *call) exchange(u *upstream) (reuse, retry bool, err error) {
 		// consume the rest of the body when the answer starts.
 		_ = http.NewResponseController(cl.w).EnableFullDuplex()
 		sent = make(chan error, 1)
-		go cl.sendBody(u, sent)
+		// The body and its limit, not the call: a goroutine holding the call would
+		// move it to the heap for every call, streamed or not.
+		go sendBody(cl.r, cl.p.maxBody, u, sent)
 	default:
 		err = u.bw.Flush()
 	}
@@ -299,22 +301,22 @@ func lower(c byte) byte {
 // sendBody streams the request body to the replica, chunked when the client did not say
 // its length, and reports how that ended. A client-side failure aborts the exchange; a
 // replica-side one only stops sending, since the replica may have answered already.
-func (cl *call) sendBody(u *upstream, sent chan<- error) {
+func sendBody(r *http.Request, maxBody int64, u *upstream, sent chan<- error) {
 	bp := largeBufs.Get().(*[]byte)
 	defer largeBufs.Put(bp)
 	buf := *bp
-	chunked := cl.r.ContentLength < 0
-	left := cl.p.maxBody // the size limit, known only while streaming a chunked body
+	chunked := r.ContentLength < 0
+	left := maxBody // the size limit, known only while streaming a chunked body
 	var err error
 	for {
 		rd := buf
 		if chunked && left+1 < int64(len(rd)) {
 			rd = rd[:left+1]
 		}
-		n, rerr := cl.r.Body.Read(rd)
+		n, rerr := r.Body.Read(rd)
 		if chunked {
 			if left -= int64(n); left < 0 {
-				rerr, n = &http.MaxBytesError{Limit: cl.p.maxBody}, 0
+				rerr, n = &http.MaxBytesError{Limit: maxBody}, 0
 			}
 		}
 		if n > 0 {
@@ -331,7 +333,7 @@ func (cl *call) sendBody(u *upstream, sent chan<- error) {
 				// little, as net/http's server does, so that the client is not
 				// reset while it still sends and can read the answer.
 				err = &upstreamError{werr}
-				io.CopyN(io.Discard, cl.r.Body, drainBody)
+				io.CopyN(io.Discard, r.Body, drainBody)
 				break
 			}
 		}
