@@ -110,13 +110,19 @@ func (p *Proxy) takeOver(w http.ResponseWriter, r *http.Request, serve func(http
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, r.Context().Value(http.LocalAddrContextKey))
 	fc.ctx, fc.cancel = context.WithCancel(ctx)
 	var rd io.Reader = conn
+	var wr io.Writer = conn
+	if tcp != nil {
+		if sock, err := newSockIO(tcp); err == nil {
+			rd, wr = sock, sock
+		}
+	}
 	if n := brw.Reader.Buffered(); n > 0 {
 		// What the client sent ahead (pipelined requests) comes first.
 		ahead, _ := brw.Reader.Peek(n)
-		rd = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), conn)
+		rd = io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), rd)
 	}
 	fc.br = bufio.NewReaderSize(rd, fastReadBuf)
-	fc.bw = bufio.NewWriterSize(conn, 4<<10)
+	fc.bw = bufio.NewWriterSize(wr, 4<<10)
 	fc.body.br, fc.body.fc = fc.br, fc
 	fc.w.fc = fc
 	fc.req = &http.Request{}

@@ -89,7 +89,7 @@ func (cl *call) exchange(u *upstream) (reuse, retry bool, err error) {
 	switch {
 	case cl.body != nil:
 		u.bw.Write(cl.body)
-		err = u.bw.Flush()
+		u.send()
 	case cl.streamBody:
 		// The replica may answer while the body is still coming: the server must not
 		// consume the rest of the body when the answer starts.
@@ -99,10 +99,7 @@ func (cl *call) exchange(u *upstream) (reuse, retry bool, err error) {
 		// move it to the heap for every call, streamed or not.
 		go sendBody(cl.r, cl.p.maxBody, u, sent)
 	default:
-		err = u.bw.Flush()
-	}
-	if err != nil {
-		return false, u.reused && cl.replayable(), &upstreamError{err}
+		u.send()
 	}
 
 	h := cl.w.Header()
@@ -154,7 +151,7 @@ func (cl *call) more(u *upstream) error {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return errHeadTooLarge
 		}
-		if cl.watching || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if cl.watching || u.sendErr != nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
 		cl.watch(u)

@@ -45,6 +45,7 @@ var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
 // upstream is one HTTP/1.1 connection to a replica.
 type upstream struct {
 	conn     *net.TCPConn
+	sock     sockIO
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	pool     *connPool
@@ -54,6 +55,9 @@ type upstream struct {
 	broken   bool      // aborted by the goroutine serving the call: never reused
 	abortFn  func()    // abort, bound once rather than on every call
 	scratch  []byte    // response header values, before they become one string
+
+	sendPending bool  // the request waits in bw for the next read (send)
+	sendErr     error // writing it failed: no answer will come
 }
 
 // setDeadline bounds every read and write on the connection; the zero time clears it.
@@ -158,14 +162,55 @@ func (cp *connPool) get(ctx context.Context, now, deadline time.Time, probe bool
 	if err != nil {
 		return nil, err
 	}
-	u := &upstream{
-		conn: c.(*net.TCPConn),
-		br:   bufio.NewReaderSize(c, readBufSize),
-		bw:   bufio.NewWriterSize(c, writeBufSize),
-		pool: cp,
+	tc := c.(*net.TCPConn)
+	sock, err := newSockIO(tc)
+	if err != nil {
+		c.Close()
+		return nil, err
 	}
+	u := &upstream{conn: tc, sock: sock, bw: bufio.NewWriterSize(sock, writeBufSize), pool: cp}
+	u.br = bufio.NewReaderSize(upstreamReader{u}, readBufSize)
 	u.abortFn = u.abort
 	return u, nil
+}
+
+// send writes the request in u.bw so that the read of its answer that follows waits
+// for the answer at once. A plain write then read would first try the read, which the
+// replica cannot have answered yet: a system call per call for nothing.
+func (u *upstream) send() {
+	u.sendPending = true
+}
+
+// upstreamReader reads the connection for u.br; see send.
+type upstreamReader struct{ u *upstream }
+
+func (r upstreamReader) Read(p []byte) (int, error) {
+	u := r.u
+	if !u.sendPending || len(p) == 0 {
+		return u.sock.Read(p)
+	}
+	u.sendPending = false
+	// The request is written only once RawConn.Read has reset the connection's
+	// readiness: an answer that arrives from then on wakes the wait, however fast.
+	sent := false
+	var n int
+	var err error
+	rerr := u.sock.rc.Read(func(fd uintptr) bool {
+		if !sent {
+			sent = true
+			if err = u.bw.Flush(); err != nil {
+				u.sendErr = err
+				return true
+			}
+			return false // wait until readable
+		}
+		n, err = rawRead(fd, p)
+		return err != unix.EAGAIN
+	})
+	if rerr != nil && u.sendErr == nil {
+		return 0, rerr
+	}
+	return n, err
 }
 
 func (cp *connPool) pop() *upstream {
