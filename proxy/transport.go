@@ -174,9 +174,12 @@ func (cp *connPool) get(ctx context.Context, now, deadline time.Time, probe bool
 	return u, nil
 }
 
-// send writes the request in u.bw so that the read of its answer that follows waits
-// for the answer at once. A plain write then read would first try the read, which the
-// replica cannot have answered yet: a system call per call for nothing.
+// send leaves the request in u.bw to the read of its answer that follows, which writes
+// it once the poller's readiness of the connection was reset, then waits for the answer
+// at once. A write then a read would first try the read, which the replica cannot have
+// answered yet: a system call per call for nothing. No event can be missed: a replica
+// sends nothing before it gets a request, and whatever comes after it (the answer, or
+// the reset of a connection it had closed) arrives after the reset.
 func (u *upstream) send() {
 	u.sendPending = true
 }
@@ -189,15 +192,11 @@ func (r upstreamReader) Read(p []byte) (int, error) {
 	if !u.sendPending || len(p) == 0 {
 		return u.sock.Read(p)
 	}
-	u.sendPending = false
-	// The request is written only once RawConn.Read has reset the connection's
-	// readiness: an answer that arrives from then on wakes the wait, however fast.
-	sent := false
 	var n int
 	var err error
 	rerr := u.sock.rc.Read(func(fd uintptr) bool {
-		if !sent {
-			sent = true
+		if u.sendPending {
+			u.sendPending = false
 			if err = u.bw.Flush(); err != nil {
 				u.sendErr = err
 				return true
@@ -208,6 +207,7 @@ func (r upstreamReader) Read(p []byte) (int, error) {
 		return err != unix.EAGAIN
 	})
 	if rerr != nil && u.sendErr == nil {
+		// A deadline before the request went out leaves it pending for the next read.
 		return 0, rerr
 	}
 	return n, err
