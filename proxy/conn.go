@@ -248,7 +248,7 @@ func (fc *fastConn) readRequest() (handBack bool, err error) {
 	}
 	fc.readWanted = zeroTime
 	fc.busy.Store(false)
-	var headTimed bool
+	var started, headTimed bool
 	var head []byte
 	for {
 		buf, _ := fc.br.Peek(fc.br.Buffered())
@@ -259,15 +259,18 @@ func (fc *fastConn) readRequest() (handBack bool, err error) {
 		if handBack {
 			return true, nil
 		}
-		if _, err := fc.br.Peek(fc.br.Buffered() + 1); err != nil {
-			return false, err
-		}
-		fc.busy.Store(true)
-		if !headTimed && fc.srv.ReadHeaderTimeout > 0 {
-			// Most heads come in one read; a slow one gets the server's header timeout.
+		if started && !headTimed && fc.srv.ReadHeaderTimeout > 0 {
+			// Most heads come in one read, and the idle deadline stays as it is (set
+			// again only when its second changes); a head that came in part gets the
+			// server's header timeout for the rest.
 			headTimed = true
 			fc.setReadDeadline(time.Now().Add(fc.srv.ReadHeaderTimeout), deadlineStep)
 		}
+		if _, err := fc.br.Peek(fc.br.Buffered() + 1); err != nil {
+			return false, err
+		}
+		started = true
+		fc.busy.Store(true)
 	}
 	fc.busy.Store(true)
 	if !fc.parse(string(head)) {
