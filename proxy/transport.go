@@ -45,16 +45,17 @@ var dialer = &net.Dialer{KeepAlive: 30 * time.Second}
 // upstream is one HTTP/1.1 connection to a replica.
 type upstream struct {
 	conn     *net.TCPConn
-	sock     sockIO
+	sock     *sockIO
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	pool     *connPool
 	idleAt   time.Time
-	deadline time.Time // what conn's deadline is set to
-	reused   bool      // served a request before this one
-	broken   bool      // aborted by the goroutine serving the call: never reused
-	abortFn  func()    // abort, bound once rather than on every call
-	scratch  []byte    // response header values, before they become one string
+	deadline time.Time          // what conn's deadline is set to
+	reused   bool               // served a request before this one
+	broken   bool               // aborted by the goroutine serving the call: never reused
+	abortFn  func()             // abort, bound once rather than on every call
+	sendFn   func(uintptr) bool // sendThenRead, bound once
+	scratch  []byte             // response header values, before they become one string
 
 	sendPending bool  // the request waits in bw for the next read (send)
 	sendErr     error // writing it failed: no answer will come
@@ -170,7 +171,7 @@ func (cp *connPool) get(ctx context.Context, now, deadline time.Time, probe bool
 	}
 	u := &upstream{conn: tc, sock: sock, bw: bufio.NewWriterSize(sock, writeBufSize), pool: cp}
 	u.br = bufio.NewReaderSize(upstreamReader{u}, readBufSize)
-	u.abortFn = u.abort
+	u.abortFn, u.sendFn = u.abort, u.sendThenRead
 	return u, nil
 }
 
@@ -189,28 +190,28 @@ type upstreamReader struct{ u *upstream }
 
 func (r upstreamReader) Read(p []byte) (int, error) {
 	u := r.u
-	if !u.sendPending || len(p) == 0 {
+	if !u.sendPending {
 		return u.sock.Read(p)
 	}
-	var n int
-	var err error
-	rerr := u.sock.rc.Read(func(fd uintptr) bool {
-		if u.sendPending {
-			u.sendPending = false
-			if err = u.bw.Flush(); err != nil {
-				u.sendErr = err
-				return true
-			}
-			return false // wait until readable
-		}
-		n, err = rawRead(fd, p)
-		return err != unix.EAGAIN
-	})
-	if rerr != nil && u.sendErr == nil {
-		// A deadline before the request went out leaves it pending for the next read.
-		return 0, rerr
+	// A deadline before the request went out leaves it pending for the next read.
+	n, err := u.sock.readWith(p, u.sendFn)
+	if u.sendErr != nil {
+		return 0, u.sendErr
 	}
 	return n, err
+}
+
+// sendThenRead is the poller's callback for the read that sends the request first.
+func (u *upstream) sendThenRead(fd uintptr) bool {
+	if u.sendPending {
+		u.sendPending = false
+		if err := u.bw.Flush(); err != nil {
+			u.sendErr = err
+			return true
+		}
+		return false // wait until readable
+	}
+	return u.sock.readOnce(fd)
 }
 
 func (cp *connPool) pop() *upstream {
