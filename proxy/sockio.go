@@ -23,7 +23,13 @@ import (
 // The state of the read and of the write in progress lives here, with the callbacks
 // that use it bound once: a closure per call would be allocated on every read and write.
 // A read and a write may run at once (a request body streams while the answer comes).
+//
+// Reads and writes larger than rawMax go through net.Conn: copying that much takes long
+// enough that the scheduler should be told, so that it can run other goroutines
+// meanwhile (both directions of a large body: a 10 MiB echo went 0.88x as fast with
+// every piece raw).
 type sockIO struct {
+	c  *net.TCPConn
 	rc syscall.RawConn
 
 	rp     []byte
@@ -42,12 +48,20 @@ func newSockIO(c *net.TCPConn) (*sockIO, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sockIO{rc: rc}
+	s := &sockIO{c: c, rc: rc}
 	s.readFn, s.writeFn = s.readOnce, s.writeAll
 	return s, nil
 }
 
-func (s *sockIO) Read(p []byte) (int, error) { return s.readWith(p, s.readFn) }
+// rawMax is the most a raw read or write moves: a response head and a small body.
+const rawMax = 16 << 10
+
+func (s *sockIO) Read(p []byte) (int, error) {
+	if len(p) > rawMax {
+		return s.c.Read(p)
+	}
+	return s.readWith(p, s.readFn)
+}
 
 // readWith reads into p through the poller with f, which ends in readOnce.
 func (s *sockIO) readWith(p []byte, f func(uintptr) bool) (int, error) {
@@ -90,6 +104,9 @@ func rawRead(fd uintptr, p []byte) (int, error) {
 }
 
 func (s *sockIO) Write(p []byte) (int, error) {
+	if len(p) > rawMax {
+		return s.c.Write(p)
+	}
 	s.wp, s.wn, s.werr = p, 0, nil
 	err := s.rc.Write(s.writeFn)
 	n, werr := s.wn, s.werr

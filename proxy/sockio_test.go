@@ -47,9 +47,14 @@ func TestSockIOReadsAndWritesAsNetConn(t *testing.T) {
 		data := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 		done := make(chan error, 1)
 		go func() {
-			n, err := sa.Write(data)
-			if err == nil && n != len(data) {
-				err = io.ErrShortWrite
+			// In pieces that go raw, through buffers that fill and drain.
+			var err error
+			for off := 0; off < len(data) && err == nil; off += rawMax {
+				var n int
+				n, err = sa.Write(data[off : off+rawMax])
+				if err == nil && n != rawMax {
+					err = io.ErrShortWrite
+				}
 			}
 			a.CloseWrite()
 			done <- err
@@ -58,9 +63,17 @@ func TestSockIOReadsAndWritesAsNetConn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := io.ReadAll(sb) // io.EOF ends it
-		if err != nil {
-			t.Fatal(err)
+		var got []byte
+		buf := make([]byte, rawMax)
+		for {
+			n, err := sb.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := <-done; err != nil {
 			t.Fatal(err)
