@@ -869,7 +869,13 @@ func (cl *call) tunnel(u *upstream, h http.Header, hd head) error {
 		u.conn.Close()
 		conn.Close()
 	}()
-	io.Copy(conn, u.br)
+	// What the replica sent behind its 101 first, then its socket itself: a copy
+	// between two sockets splices, which a copy through the reader would not.
+	if n := u.br.Buffered(); n > 0 {
+		ahead, _ := u.br.Peek(n)
+		_, _ = conn.Write(ahead)
+	}
+	io.Copy(conn, u.conn)
 	conn.Close()
 	u.conn.Close()
 	<-done
