@@ -95,7 +95,7 @@ type hierarchy interface {
 	controllers() []string
 	roots() []string
 	create(rel string, lim Limits) error
-	join(rel string, attr *syscall.SysProcAttr) (release func(), err error)
+	join(rel string, lim Limits, attr *syscall.SysProcAttr) (release func(), err error)
 	procs(rel string) ([]int, error)
 	kill(ctx context.Context, rel string) error
 	populated(rel string) (bool, error)
@@ -405,7 +405,7 @@ func (g *Group) Limits() Limits { return g.limits }
 // thread itself into the group, and release moves it back.
 func (g *Group) Join(attr *syscall.SysProcAttr) (release func(), err error) {
 	g.mu.Lock()
-	rel, err := g.h.join(g.rel, attr)
+	rel, err := g.h.join(g.rel, g.limits, attr)
 	if err != nil {
 		g.mu.Unlock()
 		return nil, fmt.Errorf("join cgroup %s: %w", g.rel, err)

@@ -41,7 +41,7 @@ func TestChildStartsInItsGroupAndThreadReturns(t *testing.T) {
 				t.Fatal(err)
 			}
 			child := parseProcCgroup(data)
-			for _, c := range groupKeys(mode, m) {
+			for _, c := range groupKeys(mode, m, Limits{}) {
 				if !strings.HasSuffix(child[c], "/functions/hello/1") {
 					t.Errorf("%s: child in %q, want its group", label(c), child[c])
 				}
@@ -58,12 +58,68 @@ func TestChildStartsInItsGroupAndThreadReturns(t *testing.T) {
 	}
 }
 
-// groupKeys are the membership keys /proc/PID/cgroup shows the group under.
-func groupKeys(mode Mode, m *Manager) []string {
+// groupKeys are the membership keys /proc/PID/cgroup shows a group with lim under.
+func groupKeys(mode Mode, m *Manager, lim Limits) []string {
 	if mode == V2 {
 		return []string{""}
 	}
-	return m.status.Controllers
+	var keys []string
+	for _, t := range m.h.(*legacy).trees {
+		if t.holds(lim) {
+			keys = append(keys, t.controllers...)
+		}
+	}
+	return keys
+}
+
+// The cpu controller schedules a group as one task: a process without a CPU limit runs
+// in the daemon's own cpu group, one with a limit in its own.
+func TestOnlyACPULimitMakesACPUGroup(t *testing.T) {
+	m := openManager(t, V1)
+	var cpu *tree
+	for i, tr := range m.h.(*legacy).trees {
+		if slices.Contains(tr.controllers, "cpu") {
+			cpu = &m.h.(*legacy).trees[i]
+		}
+	}
+	if cpu == nil || slices.Contains(cpu.controllers, "cpuacct") {
+		t.Skip("no cpu hierarchy of its own here (mounted with cpuacct, which counts usage)")
+	}
+	own := parseProcCgroup(mustRead(t, "/proc/self/cgroup"))["cpu"]
+	for _, tc := range []struct {
+		name    string
+		lim     Limits
+		ownTree bool
+	}{
+		{"plain", Limits{MemoryBytes: 64 << 20, Pids: 32}, false},
+		{"capped", Limits{CPUMillis: 500}, true},
+	} {
+		g, err := m.NewGroup(Functions, tc.name, "1", tc.lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := helper("sleep")
+		start(t, g, cmd)
+		in := parseProcCgroup(mustRead(t, "/proc/"+strconv.Itoa(cmd.Process.Pid)+"/cgroup"))
+		if want := "/functions/" + tc.name + "/1"; strings.HasSuffix(in["cpu"], want) != tc.ownTree {
+			t.Errorf("%s: in cpu group %q (the daemon's is %q); a group of its own: %v", tc.name, in["cpu"], own, tc.ownTree)
+		}
+		if !tc.ownTree && in["cpu"] != own {
+			t.Errorf("%s: in cpu group %q, want the daemon's %q", tc.name, in["cpu"], own)
+		}
+		if !strings.HasSuffix(in["cpuacct"], "/functions/"+tc.name+"/1") {
+			t.Errorf("%s: in cpuacct group %q, want its own: usage is counted there", tc.name, in["cpuacct"])
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 func label(c string) string {
@@ -320,7 +376,7 @@ func TestAThreadLeftInAGroupIsNotKilledWithIt(t *testing.T) {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if _, err := g.h.join(g.rel, nil); err != nil { // never released
+		if _, err := g.h.join(g.rel, g.limits, nil); err != nil { // never released
 			t.Error(err)
 		}
 		close(joined)

@@ -13,7 +13,8 @@ import (
 // pids against fork bombs, freezer for a kill-all that a forking process cannot outrun.
 var v1Controllers = []string{"memory", "cpu", "cpuacct", "pids", "freezer"}
 
-// The v2 controllers enabled down to every replica's group. cpu.stat's usage and
+// The v2 controllers the daemon uses: memory and pids enabled down to every replica's
+// group, cpu down to those with a CPU limit (unified.enableCPU). cpu.stat's usage and
 // cgroup.kill need none.
 var v2Controllers = []string{"memory", "cpu", "pids"}
 

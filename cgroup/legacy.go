@@ -95,8 +95,22 @@ func (l *legacy) dirOf(controller, rel string) (string, bool) {
 	return "", false
 }
 
+// holds reports whether a group with lim has a directory in tree t. The cpu controller
+// schedules a group as one entity, with the weight of a single task, against everything
+// else in its parent: a replica in a group of its own there serves a loaded machine's
+// requests markedly slower and with a longer tail than the same program outside it. So
+// a group joins the cpu tree only for a CPU limit, and otherwise runs in the daemon's own
+// cpu group, scheduled as the daemon's other children are. Where cpuacct is mounted
+// with cpu (cpu,cpuacct), the group joins anyway: its CPU usage is read there.
+func (t tree) holds(lim Limits) bool {
+	return lim.CPUMillis > 0 || !slices.Contains(t.controllers, "cpu") || slices.Contains(t.controllers, "cpuacct")
+}
+
 func (l *legacy) create(rel string, lim Limits) error {
 	for _, t := range l.trees {
+		if !t.holds(lim) {
+			continue
+		}
 		if err := os.MkdirAll(filepath.Join(t.root, rel), 0o755); err != nil {
 			return fmt.Errorf("create cgroup: %w", err)
 		}
@@ -113,27 +127,32 @@ func (l *legacy) create(rel string, lim Limits) error {
 	return nil
 }
 
-// join moves the calling thread into the group in every tree, so that the child it forks
-// next starts there; the returned func moves the thread back. v1 places threads, not
-// processes, and a forked child inherits its forking thread's groups, so this needs no
-// helper process between fork and exec. The caller must be locked to its OS thread.
-// Writing "0" names the writing thread, which spares the kernel its process-wide
-// migration lock. While it visits, the thread counts against the group's pids.max; the
-// daemon's memory stays charged to the daemon, since v1 charges a process's pages to the
-// group of its main thread.
-func (l *legacy) join(rel string, _ *syscall.SysProcAttr) (func(), error) {
-	back := func(n int) {
-		for _, t := range l.trees[:n] {
+// join moves the calling thread into the group in every tree that holds it, so that the
+// child it forks next starts there; the returned func moves the thread back. v1 places
+// threads, not processes, and a forked child inherits its forking thread's groups, so
+// this needs no helper process between fork and exec. The caller must be locked to its
+// OS thread. Writing "0" names the writing thread, which spares the kernel its
+// process-wide migration lock. While it visits, the thread counts against the group's
+// pids.max; the daemon's memory stays charged to the daemon, since v1 charges a
+// process's pages to the group of its main thread.
+func (l *legacy) join(rel string, lim Limits, _ *syscall.SysProcAttr) (func(), error) {
+	var joined []tree
+	back := func() {
+		for _, t := range joined {
 			_ = write(t.own, "tasks", "0")
 		}
 	}
-	for i, t := range l.trees {
+	for _, t := range l.trees {
+		if !t.holds(lim) {
+			continue
+		}
 		if err := write(filepath.Join(t.root, rel), "tasks", "0"); err != nil {
-			back(i)
+			back()
 			return nil, err
 		}
+		joined = append(joined, t)
 	}
-	return func() { back(len(l.trees)) }, nil
+	return back, nil
 }
 
 func (l *legacy) procs(rel string) ([]int, error) {

@@ -17,8 +17,10 @@ import (
 
 // unified is the v2 hierarchy: one tree, one directory per group.
 type unified struct {
+	base  string   // the group the daemon manages, above the instance root
 	root  string   // the daemon instance's group
 	ctrls []string // controllers enabled down to every leaf; may be none
+	cpu   bool     // the cpu controller is there for CPU limits, enabled where one is set
 }
 
 // openUnified places the instance's root under base, the group the daemon may manage: a
@@ -26,42 +28,74 @@ type unified struct {
 // down; a group may only hand them to its children while no process sits in it (the
 // "no internal processes" rule), so when base is the daemon's own group, the daemon
 // first moves itself into the leaf base/daemon, as systemd's delegation docs ask.
+//
+// The cpu controller is the exception: it schedules each group as one entity against
+// its siblings, which slows a replica down markedly on a loaded machine (see
+// legacy.holds), so it is enabled only on the way down to a group with a CPU limit
+// (enableCPU). cpu.stat's usage is there without it.
 func openUnified(base, key string) (*unified, string, error) {
 	var warning string
 	avail, err := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
 	if err != nil {
 		return nil, "", fmt.Errorf("cgroup v2 at %s: %w", base, err)
 	}
-	var want []string
+	u := &unified{base: base, root: filepath.Join(base, key)}
 	for _, c := range v2Controllers {
-		if slices.Contains(strings.Fields(string(avail)), c) {
-			want = append(want, c)
+		switch {
+		case !slices.Contains(strings.Fields(string(avail)), c):
+		case c == "cpu":
+			u.cpu = true
+		default:
+			u.ctrls = append(u.ctrls, c)
 		}
 	}
-	if len(want) > 0 {
-		err := enable(base, want)
-		if errors.Is(err, unix.EBUSY) {
-			if err = moveSelf(base); err == nil {
-				err = enable(base, want)
-			}
-		}
-		if err != nil {
-			warning = fmt.Sprintf("controllers %s not enabled in %s (%v)", strings.Join(want, ", "), base, err)
-			want = nil
-		}
+	if err := enableBase(base, u.ctrls); err != nil {
+		warning = fmt.Sprintf("controllers %s not enabled in %s (%v)", strings.Join(u.ctrls, ", "), base, err)
+		u.ctrls, u.cpu = nil, false
 	}
-	u := &unified{root: filepath.Join(base, key), ctrls: want}
 	dir := base
 	for part := range strings.SplitSeq(key, "/") {
 		dir = filepath.Join(dir, part)
 		if _, err := mkdir(dir); err != nil {
 			return nil, "", err
 		}
-		if err := enable(dir, want); err != nil {
+		if err := enable(dir, u.ctrls); err != nil {
 			return nil, "", err
 		}
 	}
 	return u, warning, nil
+}
+
+// enableBase hands ctrls to the children of base, moving the daemon out of base first
+// if it is in the way.
+func enableBase(base string, ctrls []string) error {
+	err := enable(base, ctrls)
+	if errors.Is(err, unix.EBUSY) {
+		if err = moveSelf(base); err == nil {
+			err = enable(base, ctrls)
+		}
+	}
+	return err
+}
+
+// enableCPU enables the cpu controller in every group above the group rel, so that its
+// cpu.max exists. A group's children all get a controller at once: from the first CPU
+// limit on, the instance's functions and services are scheduled as groups too.
+func (u *unified) enableCPU(rel string) error {
+	if err := enableBase(u.base, []string{"cpu"}); err != nil {
+		return err
+	}
+	var above []string // from the leaf's parent up to base's child
+	for dir := filepath.Dir(u.dir(rel)); dir != u.base; dir = filepath.Dir(dir) {
+		above = append(above, dir)
+	}
+	// Top down: a group can only hand on a controller its parent handed it.
+	for _, dir := range slices.Backward(above) {
+		if err := enable(dir, []string{"cpu"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // moveSelf moves the daemon into base/daemon, if it is in base.
@@ -98,9 +132,19 @@ func (u *unified) mkdir(dir string) error {
 }
 
 func (u *unified) mode() Mode            { return V2 }
-func (u *unified) controllers() []string { return u.ctrls }
 func (u *unified) roots() []string       { return []string{u.root} }
 func (u *unified) dir(rel string) string { return filepath.Join(u.root, rel) }
+
+// controllers are those in use: enabled everywhere, or (cpu) where a limit needs them.
+func (u *unified) controllers() []string {
+	var out []string
+	for _, c := range v2Controllers {
+		if slices.Contains(u.ctrls, c) || (c == "cpu" && u.cpu) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 func (u *unified) create(rel string, lim Limits) error {
 	parts := strings.Split(rel, "/")
@@ -115,8 +159,13 @@ func (u *unified) create(rel string, lim Limits) error {
 	if _, err := mkdir(leaf); err != nil {
 		return err
 	}
+	if lim.CPUMillis > 0 && u.cpu {
+		if err := u.enableCPU(rel); err != nil {
+			return fmt.Errorf("enable the cpu controller for a CPU limit: %w", err)
+		}
+	}
 	for _, s := range v2Settings(lim) {
-		if !slices.Contains(u.ctrls, s.controller) {
+		if !slices.Contains(u.controllers(), s.controller) {
 			continue
 		}
 		if err := write(leaf, s.file, s.value); err != nil && !(s.optional && errors.Is(err, fs.ErrNotExist)) {

@@ -9,6 +9,6 @@ import (
 
 // join needs clone3's CLONE_INTO_CGROUP, which only Linux has; elsewhere no hierarchy
 // is found in the first place.
-func (u *unified) join(string, *syscall.SysProcAttr) (func(), error) {
+func (u *unified) join(string, Limits, *syscall.SysProcAttr) (func(), error) {
 	return nil, errors.ErrUnsupported
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,13 +46,34 @@ func TestUnifiedEnablesControllersDownToTheLeafAndWritesLimits(t *testing.T) {
 	if err != nil || warning != "" {
 		t.Fatal(err, warning)
 	}
+	if got := u.controllers(); !slices.Equal(got, []string{"memory", "cpu", "pids"}) {
+		t.Errorf("controllers %v", got)
+	}
+	// A replica without a CPU limit: memory and pids down to its group, not cpu, which
+	// would schedule it as a group.
+	if err := u.create("functions/plain/1", Limits{MemoryBytes: 64 << 20, Pids: 32}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"", "faasd", "faasd/abc", "faasd/abc/functions", "faasd/abc/functions/plain"} {
+		if got := get(t, filepath.Join(base, dir, "cgroup.subtree_control")); got != "+memory +pids" {
+			t.Errorf("%s/cgroup.subtree_control = %q", dir, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(base, "faasd/abc/functions/plain/1/cpu.max")); err == nil {
+		t.Error("cpu.max written without a CPU limit")
+	}
+	// With a CPU limit, cpu is enabled above the group, top down. (The fake's
+	// subtree_control shows the last write; the kernel's adds to what is there.)
 	if err := u.create("functions/hello/3", Limits{MemoryBytes: 128 << 20, CPUMillis: 500, Pids: 256}); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{"", "faasd", "faasd/abc", "faasd/abc/functions", "faasd/abc/functions/hello"} {
-		if got := get(t, filepath.Join(base, dir, "cgroup.subtree_control")); got != "+memory +cpu +pids" {
+		if got := get(t, filepath.Join(base, dir, "cgroup.subtree_control")); got != "+cpu" {
 			t.Errorf("%s/cgroup.subtree_control = %q", dir, got)
 		}
+	}
+	if got := get(t, filepath.Join(base, "faasd/abc/functions/plain/cgroup.subtree_control")); got != "+memory +pids" {
+		t.Errorf("a limit elsewhere enabled cpu for the plain function's replicas: %q", got)
 	}
 	leaf := filepath.Join(base, "faasd/abc/functions/hello/3")
 	for file, want := range map[string]string{
@@ -87,7 +109,7 @@ func TestUnifiedOnlyEnablesWhatIsAvailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, filepath.Join(base, "cgroup.subtree_control")); got != "+cpu +pids" {
+	if got := get(t, filepath.Join(base, "cgroup.subtree_control")); got != "+pids" {
 		t.Errorf("subtree_control %q", got)
 	}
 	if err := u.create("services/db/1", Limits{MemoryBytes: 1 << 30, CPUMillis: 2000}); err != nil {
@@ -146,7 +168,7 @@ func TestUnifiedJoinSetsTheCgroupFD(t *testing.T) {
 		t.Fatal(err)
 	}
 	var attr syscall.SysProcAttr
-	release, err := u.join("functions/f/1", &attr)
+	release, err := u.join("functions/f/1", Limits{}, &attr)
 	if err != nil {
 		t.Fatal(err)
 	}
