@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -111,5 +112,48 @@ func TestSettings(t *testing.T) {
 		if got := cpuQuota(millis); got != quota {
 			t.Errorf("cpuQuota(%d) = %d, want %d", millis, got, quota)
 		}
+	}
+}
+
+// Which v1 trees hold a group without a CPU limit, and in what order: the first must
+// hold every group, since members are listed and frozen there.
+func TestLegacyTreesHoldingAGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mounts [][]string // controllers per hierarchy, in mount order
+		order  []string   // the trees after opening, first controller of each
+		plain  []string   // the trees a group without a CPU limit is in
+	}{
+		{"separate cpu", [][]string{{"cpu"}, {"cpuacct"}, {"memory"}, {"freezer"}}, []string{"freezer", "cpuacct", "memory", "cpu"}, []string{"freezer", "cpuacct", "memory"}},
+		{"cpu with cpuacct", [][]string{{"cpu", "cpuacct"}, {"memory"}}, []string{"cpu", "memory"}, []string{"cpu", "memory"}},
+		{"cpu alone", [][]string{{"cpu"}}, []string{"cpu"}, []string{"cpu"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mounts []mount
+			own := membership{}
+			for _, ctrls := range tc.mounts {
+				mounts = append(mounts, mount{dir: t.TempDir(), root: "/", controllers: ctrls})
+				for _, c := range ctrls {
+					own[c] = "/"
+				}
+			}
+			l, err := openLegacy(mounts, own, "faasd/abc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var order, plain []string
+			for _, tr := range l.trees {
+				order = append(order, tr.controllers[0])
+				if tr.holds(Limits{MemoryBytes: 1 << 20}) {
+					plain = append(plain, tr.controllers[0])
+				}
+				if !tr.holds(Limits{CPUMillis: 100}) {
+					t.Errorf("tree %v does not hold a group with a CPU limit", tr.controllers)
+				}
+			}
+			if !slices.Equal(order, tc.order) || !slices.Equal(plain, tc.plain) {
+				t.Errorf("trees %v, holding a plain group %v; want %v, %v", order, plain, tc.order, tc.plain)
+			}
+		})
 	}
 }

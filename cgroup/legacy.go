@@ -24,6 +24,7 @@ type tree struct {
 	controllers []string
 	root        string // the daemon instance's group in this hierarchy
 	own         string // the daemon's own group, where the spawning thread returns
+	limitOnly   bool   // holds only groups with a CPU limit (see holds)
 }
 
 // openLegacy places the instance's root under the daemon's own group of every v1
@@ -52,18 +53,23 @@ func openLegacy(mounts []mount, own membership, key string) (*legacy, error) {
 	if len(l.trees) == 0 {
 		return nil, errors.New("cgroup v1: none of the controllers memory, cpu, cpuacct, pids, freezer is mounted")
 	}
-	// The freezer's tree lists members first: it is the one the kill loop freezes.
-	slices.SortStableFunc(l.trees, func(a, b tree) int {
-		return boolRank(!slices.Contains(a.controllers, "freezer")) - boolRank(!slices.Contains(b.controllers, "freezer"))
-	})
-	return l, nil
-}
-
-func boolRank(b bool) int {
-	if b {
+	for i := range l.trees {
+		t := &l.trees[i]
+		t.limitOnly = len(l.trees) > 1 && slices.Contains(t.controllers, "cpu") && !slices.Contains(t.controllers, "cpuacct")
+	}
+	// The freezer's tree lists members first: it is the one the kill loop freezes. A tree
+	// that holds only some groups comes last, so that the first holds every group.
+	rank := func(t tree) int {
+		switch {
+		case slices.Contains(t.controllers, "freezer"):
+			return 0
+		case t.limitOnly:
+			return 2
+		}
 		return 1
 	}
-	return 0
+	slices.SortStableFunc(l.trees, func(a, b tree) int { return rank(a) - rank(b) })
+	return l, nil
 }
 
 func (l *legacy) mode() Mode { return V1 }
@@ -99,12 +105,11 @@ func (l *legacy) dirOf(controller, rel string) (string, bool) {
 // schedules a group as one entity, with the weight of a single task, against everything
 // else in its parent: a replica in a group of its own there serves a loaded machine's
 // requests markedly slower and with a longer tail than the same program outside it. So
-// a group joins the cpu tree only for a CPU limit, and otherwise runs in the daemon's own
-// cpu group, scheduled as the daemon's other children are. Where cpuacct is mounted
-// with cpu (cpu,cpuacct), the group joins anyway: its CPU usage is read there.
-func (t tree) holds(lim Limits) bool {
-	return lim.CPUMillis > 0 || !slices.Contains(t.controllers, "cpu") || slices.Contains(t.controllers, "cpuacct")
-}
+// a group joins a cpu tree of its own only for a CPU limit, and otherwise runs in the
+// daemon's own cpu group, scheduled as the daemon's other children are. Where cpuacct
+// is mounted with cpu (cpu,cpuacct), or cpu is the only tree, every group joins: usage
+// is counted there, or nothing else would contain the process.
+func (t tree) holds(lim Limits) bool { return lim.CPUMillis > 0 || !t.limitOnly }
 
 func (l *legacy) create(rel string, lim Limits) error {
 	for _, t := range l.trees {

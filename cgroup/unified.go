@@ -86,7 +86,7 @@ func (u *unified) enableCPU(rel string) error {
 		return err
 	}
 	var above []string // from the leaf's parent up to base's child
-	for dir := filepath.Dir(u.dir(rel)); dir != u.base; dir = filepath.Dir(dir) {
+	for dir := filepath.Dir(u.dir(rel)); len(dir) > len(u.base); dir = filepath.Dir(dir) {
 		above = append(above, dir)
 	}
 	// Top down: a group can only hand on a controller its parent handed it.
