@@ -68,6 +68,7 @@ func (t *nsThread) spawn(r spawnReq) error {
 		if err := t.enter(r.view); err != nil {
 			return err
 		}
+		defer t.leave()
 	}
 	release, err := r.group.join(r.cmd.SysProcAttr)
 	if err != nil {
@@ -77,38 +78,30 @@ func (t *nsThread) spawn(r spawnReq) error {
 	return r.cmd.Start()
 }
 
-// nsThread is the mount-namespace state of the spawning thread.
+// nsThread is the mount-namespace state of the spawning thread. Between spawns the
+// thread rests in a namespace of its own that carries no replica's mounts (base); each
+// replica's namespace is a fresh copy of it with the replica's mounts on top. Lifting
+// the previous replica's mounts off a copy instead would cost a lazy unmount per start,
+// which waits for the kernel's RCU grace period: most of a millisecond of every cold
+// start.
 type nsThread struct {
-	private    bool // mount propagation made private, once
-	tmpMounted bool // the current namespace has a replica's /tmp on top
-	secMounted bool
+	base    int   // the namespace the thread rests in, once open
+	hasBase bool  // base is open
+	lost    error // the thread could not return to base: it must not spawn again
 }
 
 // enter gives the thread a fresh mount namespace laid out for one replica.
 func (t *nsThread) enter(m *privateMounts) error {
-	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+	if t.lost != nil {
+		return t.lost
+	}
+	if !t.hasBase {
+		if err := t.openBase(); err != nil {
+			return err
+		}
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("unshare mount namespace: %w", err)
-	}
-	if !t.private {
-		// Keep our mounts out of the host's namespace: systemd makes / shared.
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return fmt.Errorf("make mounts private: %w", err)
-		}
-		t.private = true
-	}
-	// The copy carries the previous replica's mounts; lift them, or every namespace
-	// would carry one more than the last.
-	if t.tmpMounted {
-		if err := unix.Unmount("/tmp", unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount previous /tmp: %w", err)
-		}
-		t.tmpMounted = false
-	}
-	if t.secMounted {
-		if err := unix.Unmount(SecretsMount, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("unmount previous secrets: %w", err)
-		}
-		t.secMounted = false
 	}
 	// Enter the workdir before /tmp is replaced, so that a project under the host's /tmp
 	// keeps its working directory.
@@ -118,12 +111,36 @@ func (t *nsThread) enter(m *privateMounts) error {
 	if err := unix.Mount(m.tmp, "/tmp", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("mount %s on /tmp: %w", m.tmp, err)
 	}
-	t.tmpMounted = true
 	if m.secrets != "" {
 		if err := mountSecrets(m.secrets); err != nil {
 			return err
 		}
-		t.secMounted = true
 	}
 	return nil
+}
+
+// openBase moves the thread into a namespace of its own, with the daemon's mounts made
+// private (systemd makes / shared: replicas' mounts must not reach the host), and keeps
+// it as the base.
+func (t *nsThread) openBase() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	fd, err := unix.Open("/proc/thread-self/ns/mnt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("keep the spawning mount namespace: %w", err)
+	}
+	t.base, t.hasBase = fd, true
+	return nil
+}
+
+// leave returns the thread to base once the replica has its own reference to the
+// namespace it was forked in (or the fork failed and nothing does).
+func (t *nsThread) leave() {
+	if err := unix.Setns(t.base, unix.CLONE_NEWNS); err != nil {
+		t.lost = fmt.Errorf("return the spawning thread to its mount namespace: %w", err)
+	}
 }
