@@ -111,13 +111,26 @@ func (l *legacy) dirOf(controller, rel string) (string, bool) {
 // is counted there, or nothing else would contain the process.
 func (t tree) holds(lim Limits) bool { return lim.CPUMillis > 0 || !t.limitOnly }
 
+// mkdirLeaf creates a group whose parents usually exist (a function's after its first
+// replica): one mkdir where MkdirAll would stat its way down first, on the path of
+// every cold start, in every hierarchy.
+func mkdirLeaf(dir string) error {
+	if _, err := mkdir(dir); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create cgroup: %w", err)
+	}
+	return nil
+}
+
 func (l *legacy) create(rel string, lim Limits) error {
 	for _, t := range l.trees {
 		if !t.holds(lim) {
 			continue
 		}
-		if err := os.MkdirAll(filepath.Join(t.root, rel), 0o755); err != nil {
-			return fmt.Errorf("create cgroup: %w", err)
+		if err := mkdirLeaf(filepath.Join(t.root, rel)); err != nil {
+			return err
 		}
 	}
 	for _, s := range v1Settings(lim) {
