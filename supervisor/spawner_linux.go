@@ -65,10 +65,12 @@ func (s *spawner) start(cmd *exec.Cmd, view *privateMounts, g group) error {
 // the fork itself.
 func (t *nsThread) spawn(r spawnReq) error {
 	if r.view != nil {
+		// Back to base however far enter got: a half-built namespace must not be the
+		// next replica's starting point.
+		defer t.leave()
 		if err := t.enter(r.view); err != nil {
 			return err
 		}
-		defer t.leave()
 	}
 	release, err := r.group.join(r.cmd.SysProcAttr)
 	if err != nil {
@@ -87,7 +89,7 @@ func (t *nsThread) spawn(r spawnReq) error {
 type nsThread struct {
 	base    int   // the namespace the thread rests in, once open
 	hasBase bool  // base is open
-	lost    error // the thread could not return to base: it must not spawn again
+	lost    error // the thread could not return to base: it must not spawn until it does
 }
 
 // enter gives the thread a fresh mount namespace laid out for one replica.
@@ -140,6 +142,10 @@ func (t *nsThread) openBase() error {
 // leave returns the thread to base once the replica has its own reference to the
 // namespace it was forked in (or the fork failed and nothing does).
 func (t *nsThread) leave() {
+	if !t.hasBase {
+		return
+	}
+	t.lost = nil
 	if err := unix.Setns(t.base, unix.CLONE_NEWNS); err != nil {
 		t.lost = fmt.Errorf("return the spawning thread to its mount namespace: %w", err)
 	}

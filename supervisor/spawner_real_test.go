@@ -12,8 +12,8 @@ import (
 )
 
 // Replicas forked one after another from the spawning thread each see their own /tmp,
-// mounted once: no namespace carries an earlier replica's mounts, and neither does the
-// host's.
+// mounted once: no namespace carries an earlier replica's mounts, nor those of a launch
+// that failed half-way, and neither does the host's.
 func TestEachReplicaSeesOnlyItsOwnTmp(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mount namespaces need root here")
@@ -24,6 +24,18 @@ func TestEachReplicaSeesOnlyItsOwnTmp(t *testing.T) {
 	hostTmp := tmpMounts(t, "self")
 	for i := range 4 {
 		tmp := testkit.Dir(t)
+		// Between good launches, one that fails once its /tmp is mounted (its secrets
+		// are missing) and one whose workdir is missing.
+		bad, _ := realLaunch(t, "exec sleep 1000", &lineBuffer{max: 100})
+		bad.tmp = tmp
+		if i%2 == 0 {
+			bad.secrets = filepath.Join(tmp, "missing")
+		} else {
+			bad.dir = filepath.Join(tmp, "missing")
+		}
+		if _, err := procs.start(bad); err == nil {
+			t.Fatalf("launch %d started without its secrets or workdir", i)
+		}
 		l, _ := realLaunch(t, "exec sleep 1000", &lineBuffer{max: 100})
 		l.tmp = tmp
 		p, err := procs.start(l)
