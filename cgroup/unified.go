@@ -159,13 +159,16 @@ func (u *unified) create(rel string, lim Limits) error {
 	if _, err := mkdir(leaf); err != nil {
 		return err
 	}
-	if lim.CPUMillis > 0 && u.cpu {
+	// A group whose parent hands cpu on has cpu.max from birth: only the first group
+	// with a CPU limit below a parent enables it on the way down.
+	if lim.CPUMillis > 0 && u.cpu && !exists(filepath.Join(leaf, "cpu.max")) {
 		if err := u.enableCPU(rel); err != nil {
 			return fmt.Errorf("enable the cpu controller for a CPU limit: %w", err)
 		}
 	}
+	inUse := u.controllers()
 	for _, s := range v2Settings(lim) {
-		if !slices.Contains(u.controllers(), s.controller) {
+		if !slices.Contains(inUse, s.controller) {
 			continue
 		}
 		if err := write(leaf, s.file, s.value); err != nil && !(s.optional && errors.Is(err, fs.ErrNotExist)) {
@@ -218,4 +221,9 @@ func (u *unified) usage(rel string) (Usage, error) {
 		return Usage{}, err
 	}
 	return Usage{CPU: time.Duration(usec) * time.Microsecond, MemoryBytes: mem}, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

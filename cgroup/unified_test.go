@@ -88,6 +88,31 @@ func TestUnifiedEnablesControllersDownToTheLeafAndWritesLimits(t *testing.T) {
 	}
 }
 
+// The kernel gives a new group cpu.max once its parent hands cpu on: a later replica
+// with a CPU limit then writes no subtree_control on the way down.
+func TestUnifiedEnablesCPUOnlyWhereTheParentDoesNot(t *testing.T) {
+	base := fakeUnified(t, "cpu memory pids")
+	u, _, err := openUnified(base, "faasd/abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, filepath.Join(base, "faasd/abc/functions/hello/2"), "cpu.max", "max 100000")
+	for _, dir := range []string{"", "faasd", "faasd/abc"} {
+		put(t, filepath.Join(base, dir), "cgroup.subtree_control", "as the kernel left it")
+	}
+	if err := u.create("functions/hello/2", Limits{CPUMillis: 250}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"", "faasd", "faasd/abc"} {
+		if got := get(t, filepath.Join(base, dir, "cgroup.subtree_control")); got != "as the kernel left it" {
+			t.Errorf("%s/cgroup.subtree_control rewritten: %q", dir, got)
+		}
+	}
+	if got := get(t, filepath.Join(base, "faasd/abc/functions/hello/2/cpu.max")); got != "25000 100000" {
+		t.Errorf("cpu.max = %q", got)
+	}
+}
+
 func TestUnifiedWithoutControllersWritesNoLimits(t *testing.T) {
 	base := fakeUnified(t, "")
 	u, _, err := openUnified(base, "faasd/abc")
